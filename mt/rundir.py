@@ -1,0 +1,208 @@
+"""The run directory is the state of a run.
+
+Each stage builds its outputs in ``<stage>.partial/`` and, once complete, writes ``DONE.json``
+there and renames the folder to ``<stage>/``. Rename is atomic, so a stage folder that exists is
+finished; a ``.partial`` folder is an interrupted attempt, removed and redone on the next start.
+``metrics.jsonl`` at the root is derived from the DONE files, never appended to, so it cannot
+disagree with them.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from .records import atomic_write_text, dumps, read_json, write_json, write_jsonl
+
+DONE = "DONE.json"
+# Keys a rerun may change without invalidating finished stages (extending a run is a normal thing to do).
+MUTABLE_KEYS = {"run.iterations"}
+PACKAGES = ("torch", "transformers", "trl", "accelerate", "datasets", "alpaca-eval", "vllm", "mt-repro")
+
+
+class RunDirError(RuntimeError):
+    """The run directory cannot be used as asked; the message says what to do instead."""
+
+
+def versions() -> dict[str, str | None]:
+    out: dict[str, str | None] = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def git_commit() -> str | None:
+    try:
+        root = Path(__file__).resolve().parent.parent
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=5, check=False
+        )
+        return out.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(_flatten(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def config_differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    a, b = _flatten(old), _flatten(new)
+    return sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k) and k not in MUTABLE_KEYS)
+
+
+@dataclass
+class StageContext:
+    """What a stage function gets: its scratch folder and a way to name paths as they will be."""
+
+    rundir: RunDir
+    iteration: int | None
+    name: str
+    dir: Path  # the .partial folder the stage writes into
+    seed: int
+
+    @property
+    def final_dir(self) -> Path:
+        return self.rundir.stage_dir(self.iteration, self.name)
+
+    def rel(self, path: str | Path) -> str:
+        """A path inside this stage, as it will read from the run root once the stage is done."""
+        path = Path(path).resolve()
+        inner = path.relative_to(self.dir.resolve())
+        return str((self.final_dir / inner).relative_to(self.rundir.root))
+
+
+class RunDir:
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+        self._lock_fh = None
+
+    # ----------------------------------------------------------- opening
+    @classmethod
+    def open(cls, root: str | Path, config: dict[str, Any], seed: int, command: list[str] | None = None) -> RunDir:
+        rd = cls(root)
+        rd.root.mkdir(parents=True, exist_ok=True)
+        rd._lock()
+        saved = rd.root / "config.json"
+        if saved.exists():
+            diffs = config_differences(read_json(saved), config)
+            if diffs:
+                raise RunDirError(
+                    f"{rd.root} holds a run made with a different config ({', '.join(diffs[:8])}"
+                    f"{' ...' if len(diffs) > 8 else ''}). Finished work is never overwritten: pass another "
+                    "--run-dir, or rerun with the settings saved in its config.json."
+                )
+        write_json(saved, config)
+        session = {
+            "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "command": command or sys.argv,
+            "seed": seed,
+            "git_commit": git_commit(),
+            "platform": platform.platform(),
+            "versions": versions(),
+        }
+        env_path = rd.root / "env.json"
+        sessions = read_json(env_path)["sessions"] if env_path.exists() else []
+        write_json(env_path, {"sessions": [*sessions, session]})
+        return rd
+
+    def _lock(self) -> None:
+        self._lock_fh = open(self.root / ".lock", "w")  # noqa: SIM115 - held for the process lifetime
+        try:
+            fcntl.flock(self._lock_fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RunDirError(f"{self.root} is in use by another mt-repro process; wait for it or pick another "
+                              "--run-dir") from None
+
+    def close(self) -> None:
+        if self._lock_fh is not None:
+            self._lock_fh.close()
+            self._lock_fh = None
+
+    # ----------------------------------------------------------- paths
+    def stage_dir(self, iteration: int | None, name: str) -> Path:
+        return self.root / name if iteration is None else self.root / f"iter_{iteration}" / name
+
+    def path(self, rel: str) -> Path:
+        return self.root / rel
+
+    def is_done(self, iteration: int | None, name: str) -> bool:
+        return (self.stage_dir(iteration, name) / DONE).exists()
+
+    def done_record(self, iteration: int | None, name: str) -> dict[str, Any]:
+        return read_json(self.stage_dir(iteration, name) / DONE)
+
+    # ----------------------------------------------------------- stages
+    def run_stage(
+        self,
+        iteration: int | None,
+        name: str,
+        fn: Callable[[StageContext], tuple[dict[str, Any], dict[str, Any]]],
+        seed: int,
+    ) -> tuple[dict[str, Any], bool]:
+        """Run ``fn`` unless the stage is done; returns (result, ran_now).
+
+        ``fn`` returns (result, metrics): result holds what later stages need (paths relative to
+        the run root via ``ctx.rel``), metrics what a reader wants to see.
+        """
+        final = self.stage_dir(iteration, name)
+        if (final / DONE).exists():
+            return read_json(final / DONE)["result"], False
+        if final.exists():
+            raise RunDirError(f"{final} exists without {DONE}: it was not written by mt-repro; move it away")
+        partial = final.with_name(final.name + ".partial")
+        if partial.exists():
+            shutil.rmtree(partial)
+        partial.mkdir(parents=True)
+        ctx = StageContext(self, iteration, name, partial, seed)
+        start = time.perf_counter()
+        result, metrics = fn(ctx)
+        record = {
+            "stage": name,
+            "iteration": iteration,
+            "seed": seed,
+            "result": result,
+            "metrics": metrics,
+            "wall_time_s": round(time.perf_counter() - start, 3),
+            "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "finished_unix": time.time(),
+        }
+        write_json(partial / DONE, record)
+        os.replace(partial, final)
+        self._write_metrics()
+        return result, True
+
+    def records(self) -> list[dict[str, Any]]:
+        """Every finished stage's record, in the order the stages finished."""
+        found = [read_json(p) for p in self.root.glob(f"**/{DONE}") if ".partial" not in str(p)]
+        return sorted(found, key=lambda r: r["finished_unix"])
+
+    def _write_metrics(self) -> None:
+        rows = [
+            {"iteration": r["iteration"], "stage": r["stage"], "wall_time_s": r["wall_time_s"], **r["metrics"]}
+            for r in self.records()
+        ]
+        write_jsonl(self.root / "metrics.jsonl", rows)
+
+    def write_summary(self, summary: dict[str, Any]) -> None:
+        atomic_write_text(self.root / "summary.json", dumps(summary))

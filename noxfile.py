@@ -1,0 +1,63 @@
+"""Sessions for mt-repro. Each builds its own environment the way the README installs the project.
+
+    nox -s tests        # the test suite (CI runs this)
+    nox -s demo         # the main job on the tiny preset
+    nox -s lint smoke   # ruff; a quick end-to-end run
+    nox -s dev          # a .venv in the repo root with mt-repro installed, for a shell
+"""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.default_venv_backend = "venv"
+nox.options.reuse_existing_virtualenvs = True
+nox.options.sessions = ["lint", "tests"]
+
+# A CPU build of torch lies on disk here; without the pin first, pip would fetch several GB of CUDA wheels.
+TORCH = "torch==2.13.0"
+
+
+def install(session: nox.Session, extras: str = "dev") -> None:
+    session.install(TORCH)
+    session.install("-e", f".[{extras}]")
+    session.run("python", "-c", "import torch, transformers, trl; print('torch', torch.__version__, "
+                "'| transformers', transformers.__version__, '| trl', trl.__version__)")
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """Run the test suite (offline, CPU). Extra arguments go to pytest, e.g. nox -s tests -- -m 'not slow'."""
+    install(session)
+    session.run("pytest", *(session.posargs or ["-q"]))
+
+
+@nox.session
+def demo(session: nox.Session) -> None:
+    """The main job on the tiny preset: builds the gold world, then runs Mutual-Taught for two iterations."""
+    install(session)
+    session.run("mt-repro", "train", "--preset", "tiny", "--run-dir", "runs/demo", *session.posargs)
+
+
+@nox.session
+def smoke(session: nox.Session) -> None:
+    """A quick end-to-end run on a slice of the tiny preset."""
+    install(session)
+    session.run("mt-repro", "train", "--preset", "tiny", "--run-dir", "runs/smoke", "--set", "data.max_prompts=300",
+                "--set", "mstep.samples_per_prompt=1", *session.posargs)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff over the code and tests."""
+    session.install("ruff>=0.6")
+    session.run("ruff", "check", "mt", "bench", "reproduce", "tests", "noxfile.py")
+
+
+@nox.session(venv_backend="none")
+def dev(session: nox.Session) -> None:
+    """Create .venv in the repo root with mt-repro installed in editable mode (activate it for a shell)."""
+    session.run("python3", "-m", "venv", ".venv", external=True)
+    session.run(".venv/bin/python", "-m", "pip", "install", "-q", TORCH, external=True)
+    session.run(".venv/bin/python", "-m", "pip", "install", "-q", "-e", ".[dev]", external=True)
+    session.log("ready: source .venv/bin/activate && mt-repro --help")

@@ -1,0 +1,140 @@
+"""`mt-repro`: one typer app; each command parses options, calls one library function, renders with rich."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from .console import by_iteration, console, quiet_libraries, table, user_errors
+
+app = typer.Typer(
+    name="mt-repro",
+    help="Reproduce and extend Mutual-Taught (ACL 2025): co-train a policy and a reward model, run the "
+    "baselines, benchmark checkpoints, and measure policy/reward mismatch.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+world_app = typer.Typer(help="The CPU gold-reward world: build it, inspect it.", no_args_is_help=True)
+app.add_typer(world_app, name="world")
+
+PresetOpt = Annotated[str | None, typer.Option("--preset", "-p", help="Preset name (tiny, paper) or a .toml path.")]
+ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="A TOML file layered over the preset.")]
+SetOpt = Annotated[list[str] | None, typer.Option("--set", "-s", help="Override: section.key=value (repeatable).")]
+
+
+def _load(preset, config, overrides, extra=()):
+    from mt.config import load_config
+
+    return load_config(preset, config, [*(overrides or []), *extra])
+
+
+@app.command()
+def train(
+    preset: PresetOpt = "tiny",
+    config: ConfigOpt = None,
+    overrides: SetOpt = None,
+    run_dir: Annotated[Path | None, typer.Option(help="Run directory (the run's state); default runs/<run.name>.")] = None,
+    iterations: Annotated[int | None, typer.Option(help="Shortcut for --set run.iterations=N.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Shortcut for --set run.seed=N.")] = None,
+    quiet: Annotated[bool, typer.Option(help="No progress bars.")] = False,
+):
+    """Run Mutual-Taught: E-step (DPO), model selection and stop rule, M-step (RM update), per iteration.
+
+    Rerunning the same command resumes at the first unfinished stage.
+    """
+    quiet_libraries()
+    from mt.loop import run_mutual_taught
+    from mt.progress import Reporter
+
+    extra = [f"run.iterations={iterations}"] * (iterations is not None) + [f"run.seed={seed}"] * (seed is not None)
+    with user_errors():
+        cfg = _load(preset, config, overrides, extra)
+        target = run_dir or Path("runs") / cfg.run.name
+        console.print(f"[bold]Mutual-Taught[/] run [cyan]{target}[/] (config {cfg.digest()}, seed {cfg.run.seed})")
+        with Reporter(enabled=not quiet) as reporter:
+            result = run_mutual_taught(cfg, target, reporter)
+    console.print(by_iteration(result.rows, title=f"Mutual-Taught: {target}"))
+    status = "stopped by the stop rule" if result.stopped else f"{result.iterations_done} iteration(s) done"
+    console.print(f"{status}\nfinal policy: [cyan]{result.policy}[/]\nfinal reward model: [cyan]{result.reward}[/]\n"
+                  f"metrics: {target / 'metrics.jsonl'}")
+
+
+@app.command("show-config")
+def show_config(preset: PresetOpt = "tiny", config: ConfigOpt = None, overrides: SetOpt = None):
+    """Print the resolved configuration; (reconstructed) marks values the paper does not state."""
+    from mt.config import describe
+
+    with user_errors():
+        cfg = _load(preset, config, overrides)
+    rows = [{"key": k, "value": repr(v), "note": ("(reconstructed) " if rec else "") + h}
+            for k, v, h, rec in describe(cfg)]
+    console.print(table(rows, title=f"config {cfg.digest()}"))
+
+
+@world_app.command("build")
+def world_build(preset: PresetOpt = "tiny", config: ConfigOpt = None, overrides: SetOpt = None,
+                force: Annotated[bool, typer.Option(help="Rebuild even if the world folder exists.")] = False):
+    """Build (or find in the cache) the gold world: prompt splits, pi_0 and r_0."""
+    quiet_libraries()
+    from mt.progress import Reporter
+    from mt.world.build import build_world, ensure_world, world_dir
+
+    with user_errors():
+        cfg = _load(preset, config, overrides)
+        with Reporter() as reporter:
+            world = build_world(cfg.world, world_dir(cfg.world), reporter) if force else ensure_world(
+                cfg.world, reporter)
+    _print_world(world)
+
+
+@world_app.command("info")
+def world_info(preset: PresetOpt = "tiny", config: ConfigOpt = None, overrides: SetOpt = None):
+    """Print the world's statistics and its initial models' numbers (builds it if needed)."""
+    world_build(preset, config, overrides, force=False)
+
+
+@world_app.command("controls")
+def world_controls(
+    preset: PresetOpt = "tiny", config: ConfigOpt = None, overrides: SetOpt = None,
+    out: Annotated[Path, typer.Option(help="Where the control policies and results.json go.")] = Path(
+        "runs/world-controls"),
+):
+    """One DPO round from pi_0 labelled by gold, by inverted gold and by r_0: do the world's measures move
+    the way they must (gold DPO helps, inverted hurts, r_0 gets hacked)?"""
+    quiet_libraries()
+    from mt.progress import Reporter
+    from mt.records import write_json
+    from mt.world.build import ensure_world
+    from mt.world.controls import run_controls
+
+    with user_errors():
+        cfg = _load(preset, config, overrides)
+        with Reporter() as reporter:
+            world = ensure_world(cfg.world, reporter)
+            results = run_controls(world, out, cfg)
+    write_json(out / "results.json", results)
+    keys = ["gold_mean", "gold_win_rate_vs_pi0", "marker_rate", "r0_onpolicy_accuracy", "r0_hacking_gap"]
+    rows = [{"policy": name, **{k: m.get(k) for k in keys}} for name, m in results.items()]
+    console.print(table(rows, title="world controls: one DPO round from pi_0, by labeller"))
+    console.print(f"r_0 accuracy on its own distribution: {results['pi0']['r0_own_distribution_accuracy']:.3f}; "
+                  f"results: {out / 'results.json'}")
+
+
+def _print_world(world) -> None:
+    m = world.manifest
+    console.print(f"[bold]gold world[/] {world.dir} (digest {m['digest']}, built in {m['build_seconds']} s)")
+    console.print(table([{"split": k, "prompts": v} for k, v in m["sizes"].items()], title="splits"))
+    init = m["initial"]
+    rows = [{"measure": k, "value": v} for k, v in init.items()]
+    console.print(table(rows, title="initial models (pi_0, r_0)"))
+    rp = m["rm_pairs"]
+    console.print(f"r_0 training pairs: {rp['pairs']} ({rp['marker_agreement']:.2f} of the pairs where one side "
+                  f"carries the marker put it on the gold-preferred side; shortcut_strength "
+                  f"{m['config']['shortcut_strength']})")
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,35 @@
+from mt.pair_rule import build_pairs, choose_pair
+
+
+def test_mt_rule_picks_shortest_above_mean_and_lowest():
+    rewards = [0.1, 0.9, 0.8, 0.5, 0.2]
+    lengths = [5, 30, 10, 3, 7]
+    # mean 0.5: above it are 0.9 (len 30) and 0.8 (len 10); 0.5 itself is not above the mean
+    assert choose_pair(rewards, lengths, "mt") == (2, 0)
+
+
+def test_max_min_rule_picks_extremes():
+    assert choose_pair([0.1, 0.9, 0.8, 0.5], [5, 30, 10, 3], "max_min") == (1, 0)
+
+
+def test_all_tied_is_skipped():
+    assert choose_pair([0.3, 0.3, 0.3], [1, 2, 3], "mt") is None
+    assert choose_pair([0.3, 0.3, 0.3], [1, 2, 3], "max_min") is None
+
+
+def test_ties_within_are_resolved_deterministically():
+    # two lowest rewards: the longer one is rejected; two shortest above mean: the higher reward wins
+    assert choose_pair([0.0, 0.0, 1.0, 0.9], [4, 8, 5, 5], "mt") == (2, 1)
+
+
+def test_build_pairs_counts_skips():
+    rows = [
+        {"id": "a", "prompt": "p", "responses": [
+            {"text": "x", "num_tokens": 1, "reward": 1.0}, {"text": "yy", "num_tokens": 2, "reward": 0.0}]},
+        {"id": "b", "prompt": "q", "responses": [
+            {"text": "x", "num_tokens": 1, "reward": 0.5}, {"text": "z", "num_tokens": 1, "reward": 0.5}]},
+    ]
+    pairs, stats = build_pairs(rows, "mt")
+    assert stats.built == 1 and stats.skipped_tie == 1
+    assert pairs[0]["chosen"] == "x" and pairs[0]["rejected"] == "yy"
+    assert pairs[0]["chosen_reward"] == 1.0
