@@ -1,7 +1,8 @@
 """Sessions for mt-repro. Each builds its own environment the way the README installs the project.
 
     nox -s tests        # the test suite (CI runs this)
-    nox -s demo         # the main job on the tiny preset
+    nox -s demo         # the main job on the tiny preset (all methods, one seed, the three tables)
+    nox -s table1-tiny  # a reduced Table 1
     nox -s lint smoke   # ruff; a quick end-to-end run
     nox -s dev          # a .venv in the repo root with mt-repro installed, for a shell
 """
@@ -34,9 +35,19 @@ def tests(session: nox.Session) -> None:
 
 @nox.session
 def demo(session: nox.Session) -> None:
-    """The main job on the tiny preset: builds the gold world, then runs Mutual-Taught for two iterations."""
+    """The main job on the tiny preset: builds the gold world, runs every method of Table 1 once (one seed),
+    and writes the three tables and the curves under results/tiny-demo."""
     install(session)
-    session.run("mt-repro", "train", "--preset", "tiny", "--run-dir", "runs/demo", *session.posargs)
+    session.run("mt-repro", "tables", "--preset", "tiny", "--seeds", "1", "--out", "results/tiny-demo",
+                *session.posargs)
+
+
+@nox.session(name="table1-tiny")
+def table1_tiny(session: nox.Session) -> None:
+    """A reduced Table 1 (one seed, 150 prompts per part) end to end, for CI-sized checks."""
+    install(session)
+    session.run("mt-repro", "table1", "--preset", "tiny", "--seeds", "1", "--set", "data.max_prompts=450",
+                "--runs", "runs/table1-tiny", "--out", "results/table1-tiny", *session.posargs)
 
 
 @nox.session

@@ -203,6 +203,11 @@ class MTConfig:
     select: SelectConfig = field(default_factory=SelectConfig)
     mstep: MStepConfig = field(default_factory=MStepConfig)
     world: WorldConfig = field(default_factory=WorldConfig)
+    method: dict[str, Any] = field(
+        default_factory=dict,
+        metadata={"help": "Options of a reproduction method (SPPO's eta, ...), checked by that method's own "
+                          "config dataclass.", "reconstructed": False},
+    )
 
     def __post_init__(self):
         self.validate()
@@ -322,7 +327,11 @@ def _merge(obj: Any, data: dict[str, Any], prefix: str = "") -> None:
             raise ConfigError(f"unknown config key {full!r}; known under {prefix or 'the top level'}: "
                               f"{', '.join(sorted(names))}")
         current = getattr(obj, key)
-        if dataclasses.is_dataclass(current):
+        if isinstance(current, dict):
+            if not isinstance(value, dict):
+                raise ConfigError(f"{full}: expected a table of settings, got {value!r}")
+            current.update(value)
+        elif dataclasses.is_dataclass(current):
             if not isinstance(value, dict):
                 raise ConfigError(f"{full}: expected a table of settings, got {value!r}")
             _merge(current, value, full + ".")
@@ -386,6 +395,13 @@ def load_config(
         _merge(cfg, layer)
     cfg.validate()
     return cfg
+
+
+def load_section(cls: type, data: dict[str, Any], prefix: str) -> Any:
+    """A typed section from a plain table, e.g. a method's options from ``cfg.method``."""
+    section = cls()
+    _merge(section, data, prefix)
+    return section
 
 
 def config_from_dict(data: dict[str, Any]) -> MTConfig:

@@ -23,7 +23,7 @@ DPO_METRICS = {
 }
 
 
-def preference_dataset(pairs: list[dict[str, Any]]):
+def preference_dataset(pairs: list[dict[str, Any]], extra_columns: tuple[str, ...] = ()):
     """Conversational rows, so TRL renders them with the model's chat template as generation does."""
     from datasets import Dataset
 
@@ -32,6 +32,7 @@ def preference_dataset(pairs: list[dict[str, Any]]):
             "prompt": p["prompt"],
             "chosen": [{"role": "assistant", "content": p["chosen"]}],
             "rejected": [{"role": "assistant", "content": p["rejected"]}],
+            **{c: p[c] for c in extra_columns},
         }
         for p in pairs
     ])
@@ -61,8 +62,14 @@ def train_dpo(
     reference_path: str | None = None,
     trainer_cls=None,
     reporter: Reporter = QUIET,
+    extra_columns: tuple[str, ...] = (),
+    dpo_overrides: dict[str, Any] | None = None,
 ) -> tuple[list[Path], dict[str, Any]]:
-    """Train and return the candidate checkpoint folders (in step order) and the training metrics."""
+    """Train and return the candidate checkpoint folders (in step order) and the training metrics.
+
+    ``trainer_cls``, ``extra_columns`` and ``dpo_overrides`` let a method change the loss (SPPO) while
+    keeping everything else of the E-step as it is.
+    """
     from trl import DPOTrainer
 
     if not pairs:
@@ -73,12 +80,12 @@ def train_dpo(
     ref_model = None
     if reference_path is not None and reference_path != policy_path:
         ref_model = load_causal_lm(reference_path, models.dtype, models.attn_implementation, models.trust_remote_code)
-    args = dpo_config(cfg, str(output_dir), seed, len(pairs))
+    args = dpo_config(cfg, str(output_dir), seed, len(pairs), **(dpo_overrides or {}))
     trainer = (trainer_cls or DPOTrainer)(
         model=model,
         ref_model=ref_model,
         args=args,
-        train_dataset=preference_dataset(pairs),
+        train_dataset=preference_dataset(pairs, extra_columns),
         processing_class=tokenizer,
         callbacks=[RichTrainerCallback(reporter, "E-step DPO")],
     )

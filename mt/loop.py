@@ -121,7 +121,7 @@ class MutualTaught:
         finally:
             gen.close()
         st = gen.stats
-        stats = {"new_tokens": st.new_tokens, "unfinished": st.unfinished,
+        stats = {"completions": st.completions, "new_tokens": st.new_tokens, "unfinished": st.unfinished,
                  "tokens_per_s": round(st.new_tokens / st.seconds, 1) if st.seconds else None}
         return [[c.to_dict() for c in comps] for comps in out], stats
 
@@ -161,8 +161,44 @@ class MutualTaught:
 
         return self.stage(None, "data", run)
 
+    def prepare_models(self, models: Models) -> Models:
+        """Work a method does once before its first iteration (Meta-Rewarding trains its judge here)."""
+        return models
+
     # ------------------------------------------------------------------ E-step
+    # The E-step's three decisions are methods of their own, so a baseline that differs only in who
+    # labels the samples, how pairs are built or which loss trains the policy overrides just that one.
+    def policy_prompts(self, t: int, splits: dict[str, list[dict]]) -> list[dict]:
+        return splits[part_for(t, self.cfg.data.pm_parts)]
+
+    def label(self, t: int, models: Models, rows: list[dict], ctx: StageContext) -> tuple[list[list[float]], dict]:
+        """One number per response (higher = better); Mutual-Taught asks the current RM r_{t-1}."""
+        flat = [(r["prompt"], resp["text"]) for r in rows for resp in r["responses"]]
+        scores = iter(self.score(models.reward, [p for p, _ in flat], [y for _, y in flat],
+                                 f"iter {t} E-step: scoring with r_{t - 1}"))
+        return [[next(scores) for _ in r["responses"]] for r in rows], {}
+
+    def make_pairs(self, t: int, scored: list[dict]) -> tuple[list[dict], dict]:
+        pairs, stats = build_pairs(scored, self.cfg.estep.pair_rule)
+        return pairs, {**stats.as_dict(), "pair_rule": self.cfg.estep.pair_rule}
+
+    def train_policy(self, t: int, models: Models, pairs: list[dict], ctx: StageContext) -> tuple[list[Path], dict]:
+        reference = None if self.cfg.estep.reference == "previous" else self.initial.policy
+        return train_dpo(models.policy, pairs, self.cfg.estep, self.cfg.models, ctx.dir / "candidates", ctx.seed,
+                         reference_path=reference, reporter=self.reporter)
+
     def estep(self, t: int, models: Models, prompts: list[dict]) -> tuple[list[str], list[dict]]:
+        pair_rows = self.estep_pairs(t, models, prompts)
+
+        def train(ctx: StageContext):
+            candidates, metrics = self.train_policy(t, models, pair_rows, ctx)
+            return {"candidates": [ctx.rel(c) for c in candidates]}, metrics
+
+        candidates = self.stage(t, "estep_train", train)["candidates"]
+        return candidates, pair_rows
+
+    def estep_pairs(self, t: int, models: Models, prompts: list[dict]) -> list[dict]:
+        """Sample K responses, label them, build pairs: three stages, each resumable."""
         cfg = self.cfg
 
         def generate(ctx: StageContext):
@@ -176,34 +212,22 @@ class MutualTaught:
 
         def score(ctx: StageContext):
             rows = read_jsonl(self.rd.path(samples_path))
-            flat = [(r["prompt"], resp["text"]) for r in rows for resp in r["responses"]]
-            rewards = iter(self.score(models.reward, [p for p, _ in flat], [y for _, y in flat],
-                                      f"iter {t} E-step: scoring with r_{t - 1}"))
-            for r in rows:
-                for resp in r["responses"]:
-                    resp["reward"] = next(rewards)
+            rewards, extra = self.label(t, models, rows, ctx)
+            for r, rs in zip(rows, rewards, strict=True):
+                for resp, value in zip(r["responses"], rs, strict=True):
+                    resp["reward"] = value
             write_jsonl(ctx.dir / "scored.jsonl", rows)
-            all_r = [resp["reward"] for r in rows for resp in r["responses"]]
-            return {"scored": ctx.rel(ctx.dir / "scored.jsonl")}, {"reward_mean": sum(all_r) / len(all_r)}
+            flat = [v for rs in rewards for v in rs]
+            return {"scored": ctx.rel(ctx.dir / "scored.jsonl")}, {"reward_mean": sum(flat) / len(flat), **extra}
 
         scored_path = self.stage(t, "estep_score", score)["scored"]
 
         def pairs(ctx: StageContext):
-            pairs, stats = build_pairs(read_jsonl(self.rd.path(scored_path)), cfg.estep.pair_rule)
+            pairs, stats = self.make_pairs(t, read_jsonl(self.rd.path(scored_path)))
             write_jsonl(ctx.dir / "pairs.jsonl", pairs)
-            return {"pairs": ctx.rel(ctx.dir / "pairs.jsonl")}, {**stats.as_dict(), "pair_rule": cfg.estep.pair_rule}
+            return {"pairs": ctx.rel(ctx.dir / "pairs.jsonl")}, stats
 
-        pairs_path = self.stage(t, "estep_pairs", pairs)["pairs"]
-        pair_rows = read_jsonl(self.rd.path(pairs_path))
-
-        def train(ctx: StageContext):
-            reference = None if cfg.estep.reference == "previous" else self.initial.policy
-            candidates, metrics = train_dpo(models.policy, pair_rows, cfg.estep, cfg.models, ctx.dir / "candidates",
-                                            ctx.seed, reference_path=reference, reporter=self.reporter)
-            return {"candidates": [ctx.rel(c) for c in candidates]}, metrics
-
-        candidates = self.stage(t, "estep_train", train)["candidates"]
-        return candidates, pair_rows
+        return read_jsonl(self.rd.path(self.stage(t, "estep_pairs", pairs)["pairs"]))
 
     # ------------------------------------------------------------------ selection
     def select(self, t: int, models: Models, candidates: list[str], selection: list[dict]) -> dict[str, Any]:
@@ -249,7 +273,8 @@ class MutualTaught:
             rows = [{**p, "new": a, "old": b} for p, a, b in zip(prompts, new, old_, strict=True)]
             write_jsonl(ctx.dir / "samples.jsonl", rows)
             return {"samples": ctx.rel(ctx.dir / "samples.jsonl")}, {
-                "prompts": len(rows), "new_tokens": s_new["new_tokens"] + s_old["new_tokens"]}
+                "prompts": len(rows), "completions": s_new["completions"] + s_old["completions"],
+                "new_tokens": s_new["new_tokens"] + s_old["new_tokens"]}
 
         samples_path = self.stage(t, "mstep_generate", generate)["samples"]
 
@@ -323,13 +348,13 @@ class MutualTaught:
         self.initial = (self.hooks.initial_models(cfg) if self.hooks.initial_models
                         else Models(cfg.models.policy, cfg.models.reward))
         splits = {k: read_jsonl(self.rd.path(v)) for k, v in self.prepare_data(self.initial).items()}
-        models = self.initial
+        models = self.prepare_models(self.initial)
         self.evaluate(0, models)
         stopped, done = False, 0
         for t in range(1, cfg.run.iterations + 1):
             self.reporter.log(f"[bold]iteration {t}[/bold]: PM on {part_for(t, cfg.data.pm_parts)}, "
                               f"RM on {part_for(t, cfg.data.rm_parts)}")
-            candidates, estep_pairs = self.estep(t, models, splits[part_for(t, cfg.data.pm_parts)])
+            candidates, estep_pairs = self.estep(t, models, self.policy_prompts(t, splits))
             decision = self.select(t, models, candidates, splits["selection"])
             if decision["stop"]:
                 stopped = True

@@ -123,6 +123,85 @@ def world_controls(
                   f"results: {out / 'results.json'}")
 
 
+def _tables(names: list[str], preset: str, seeds: int | None, methods: list[str] | None, out: Path | None,
+            runs: Path, overrides: list[str] | None, dry_run: bool, quiet: bool) -> None:
+    quiet_libraries()
+    from mt.progress import Reporter
+
+    from .plots import plot_curves
+    from .recipes import load_recipe, plan
+    from .tables import TABLE_METHODS, render_tables, run_cells, save_results
+
+    with user_errors():
+        recipe = load_recipe(preset)
+        wanted = methods or list(dict.fromkeys(m for n in names for m in TABLE_METHODS[n]))
+        cells = plan(recipe, wanted, seeds or recipe.seeds, runs, overrides or [])
+        target = out or Path("results") / recipe.name
+        if dry_run:
+            _print_plan(recipe, cells, names, target)
+            return
+        with Reporter(enabled=not quiet) as reporter:
+            results = run_cells(cells, reporter)
+    save_results(results, target / "cells.json")
+    written = render_tables(names, results, recipe, target)
+    if recipe.evaluation == "world":
+        png = plot_curves(results, target / "curves.png")
+        written += [png] if png else []
+    for path in written:
+        if path.suffix == ".md":
+            console.print(path.read_text())
+    console.print("wrote " + ", ".join(str(p) for p in written) + f", {target / 'cells.json'}")
+
+
+def _print_plan(recipe, cells, names, target) -> None:
+    rows = []
+    for c in cells:
+        done = (c.run_dir / "summary.json").exists()
+        rows.append({"method": c.method.name, "seed": c.seed, "status": "done" if done else
+                     "partial" if c.run_dir.exists() else "to run", "iterations": c.config.run.iterations,
+                     "run dir": str(c.run_dir), "config": c.config.digest(),
+                     "method settings": " ".join(o for o in c.overrides if not o.startswith(("run.seed", "run.name")))
+                     + (f" (kept over --set {' '.join(c.ignored)})" if c.ignored else "")})
+    console.print(table(rows, title=f"plan: recipe {recipe.name} (preset {recipe.preset}), tables {', '.join(names)}"))
+    cfg = cells[0].config if cells else None
+    if cfg is not None:
+        console.print(f"policy {cfg.models.policy} | reward model {cfg.models.reward} | prompts {cfg.data.prompts} "
+                      f"| sampler K={cfg.sampling.k} T={cfg.sampling.temperature} top_p={cfg.sampling.top_p} "
+                      f"max_new_tokens={cfg.sampling.max_new_tokens} ({cfg.sampling.backend})")
+    evaluation = {"world": "gold-world measurements of each final policy and RM (in every run's evaluate stage)",
+                  "benchmarks": "AlpacaEval-2 LC and Arena-Hard on each final policy, RewardBench on each final RM "
+                                "(mt-repro bench; needs the benchmark data and a judge)"}[recipe.evaluation]
+    console.print(f"evaluation: {evaluation}\noutputs: {target}/<table>.md|.tex|.csv, cells.json"
+                  + (", curves.png" if recipe.evaluation == "world" else ""))
+
+
+TablePreset = Annotated[str, typer.Option("--preset", "-p", help="Recipe: tiny (gold world, CPU) or paper (GPUs).")]
+Seeds = Annotated[int | None, typer.Option(help="Seeds per method (default: the recipe's; tiny = 3).")]
+Methods = Annotated[list[str] | None, typer.Option("--method", "-m", help="Only these methods (repeatable).")]
+Out = Annotated[Path | None, typer.Option(help="Output folder; default results/<recipe>.")]
+Runs = Annotated[Path, typer.Option(help="Where the cells' run directories live (resumable).")]
+DryRun = Annotated[bool, typer.Option(help="Print the plan (every cell, its config and evaluation) and stop.")]
+Quiet = Annotated[bool, typer.Option(help="No progress bars.")]
+
+
+def _table_command(names: list[str], doc: str):
+    def command(preset: TablePreset = "tiny", seeds: Seeds = None, methods: Methods = None, out: Out = None,
+                runs: Runs = Path("runs/tables"), overrides: SetOpt = None, dry_run: DryRun = False,
+                quiet: Quiet = False):
+        _tables(names, preset, seeds, methods, out, runs, overrides, dry_run, quiet)
+
+    command.__doc__ = doc
+    return command
+
+
+app.command("table1")(_table_command(["table1"], "Table 1: every method's final policy, our numbers beside the "
+                                     "published ones. Runs the missing cells first (resumable)."))
+app.command("table2")(_table_command(["table2"], "Table 2: the reward models (initial and after Mutual-Taught)."))
+app.command("table3")(_table_command(["table3"], "Table 3: Mutual-Taught's ablations."))
+app.command("tables")(_table_command(["table1", "table2", "table3"], "All three tables and the per-iteration "
+                                     "curves."))
+
+
 def _print_world(world) -> None:
     m = world.manifest
     console.print(f"[bold]gold world[/] {world.dir} (digest {m['digest']}, built in {m['build_seconds']} s)")

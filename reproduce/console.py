@@ -20,6 +20,7 @@ def quiet_libraries() -> None:
     """Library chatter (per-shard bars, deprecation notes) would drown our own progress and tables."""
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TQDM_DISABLE", "1")  # TRL's precompute bar; our own bars are rich
     warnings.filterwarnings("ignore", category=FutureWarning)
     warnings.filterwarnings("ignore", category=UserWarning, module="alpaca_eval")
     warnings.filterwarnings("ignore", message=".*pkg_resources.*")
@@ -38,11 +39,12 @@ def user_errors() -> Iterator[None]:
     from mt.config import ConfigError
     from mt.loop import StageError
     from mt.records import InputError
+    from mt.registry import UnknownName
     from mt.rundir import RunDirError
 
     try:
         yield
-    except (ConfigError, InputError, RunDirError, FileNotFoundError) as e:
+    except (ConfigError, InputError, RunDirError, UnknownName, FileNotFoundError) as e:
         err_console.print(f"[bold red]error:[/] {e}")
         raise typer.Exit(2) from None
     except StageError as e:

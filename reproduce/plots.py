@@ -1,0 +1,48 @@
+"""Per-iteration curves of every method, saved as PNG beside the tables."""
+
+from __future__ import annotations
+
+import statistics
+from pathlib import Path
+
+from .tables import CellResult, by_method
+
+CURVES = [("gold_mean", "gold reward"), ("rm_onpolicy_accuracy", "RM accuracy on the policy's samples"),
+          ("rm_hacking_gap", "hacking gap (RM rise - gold rise, std units)")]
+
+
+def plot_curves(results: list[CellResult], path: Path, curves=CURVES) -> Path | None:
+    """One panel per measurement, one line per method (mean over seeds, band = min..max)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
+
+    grouped = by_method(results)
+    if not any(r.rows for r in results):
+        return None
+    fig, axes = plt.subplots(1, len(curves), figsize=(5.2 * len(curves), 4.2), squeeze=False)
+    for ax, (key, title) in zip(axes[0], curves, strict=True):
+        for method, cells in grouped.items():
+            iters = sorted({row["iteration"] for c in cells for row in c.rows if key in row})
+            if not iters:
+                continue
+            values = [[row[key] for c in cells for row in c.rows if row["iteration"] == t and key in row]
+                      for t in iters]
+            mean = [statistics.fmean(v) for v in values]
+            ax.plot(iters, mean, marker="o", label=method)
+            if any(len(v) > 1 for v in values):
+                ax.fill_between(iters, [min(v) for v in values], [max(v) for v in values], alpha=0.15)
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel("iteration")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.tmp.png")
+    fig.savefig(tmp, dpi=120)
+    plt.close(fig)
+    tmp.replace(path)
+    return path

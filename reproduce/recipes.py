@@ -1,0 +1,84 @@
+"""Recipes: which preset every method runs on, how many seeds, and the few per-method settings.
+
+A cell is one (method, seed): its config is the preset, then the method's option defaults, the
+recipe's per-method settings and the user's ``--set``, then the settings that define the method
+(offline DPO is one round, iterative DPO never updates its RM, ...): a ``--set`` aimed at all methods
+does not redefine one. Its run directory is ``<runs>/<recipe>/<method>/seed-<s>``, so a cell that
+finished is read back, not rerun.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import tomllib
+
+from mt.config import ConfigError, MTConfig, load_config
+
+from .methods import METHODS, MethodSpec
+
+RECIPE_DIR = Path(__file__).parent / "recipes"
+
+
+@dataclass
+class Recipe:
+    name: str
+    preset: str
+    seeds: int
+    evaluation: str
+    method_overrides: dict[str, list[str]] = field(default_factory=dict)
+
+
+def load_recipe(name: str) -> Recipe:
+    path = Path(name) if name.endswith(".toml") else RECIPE_DIR / f"{name}.toml"
+    if not path.exists():
+        known = ", ".join(sorted(p.stem for p in RECIPE_DIR.glob("*.toml")))
+        raise ConfigError(f"unknown recipe {name!r}; known: {known} (or a path to a .toml file)")
+    data = tomllib.loads(path.read_text())
+    methods = data.get("methods", {})
+    for method in methods:
+        METHODS.get(method)  # an unknown name is an error that lists the known ones
+    return Recipe(path.stem, data["preset"], int(data.get("seeds", 1)), data.get("evaluation", "world"),
+                  {m: list(v.get("overrides", [])) for m, v in methods.items()})
+
+
+@dataclass
+class Cell:
+    method: MethodSpec
+    seed: int
+    run_dir: Path
+    config: MTConfig
+    overrides: list[str]
+    ignored: list[str] = field(default_factory=list)  # user settings a method's definition overrules
+
+    @property
+    def label(self) -> str:
+        return f"{self.method.name} (seed {self.seed})"
+
+
+def cell_config(recipe: Recipe, spec: MethodSpec, seed: int, user: list[str]) -> tuple[MTConfig, list[str], list[str]]:
+    defining = {o.split("=", 1)[0].strip() for o in spec.overrides}
+    ignored = [o for o in user if o.split("=", 1)[0].strip() in defining]
+    options = [f"method.{k}={_toml(v)}" for k, v in spec.options.items()]
+    overrides = [*options, *recipe.method_overrides.get(spec.name, []), *(o for o in user if o not in ignored),
+                 *spec.overrides, f"run.seed={seed}", f"run.name={spec.name}"]
+    return load_config(recipe.preset, overrides=overrides), overrides, ignored
+
+
+def plan(recipe: Recipe, methods: list[str], seeds: int, runs_root: Path, user: list[str]) -> list[Cell]:
+    cells = []
+    for name in methods:
+        spec = METHODS.get(name)
+        for seed in range(seeds):
+            cfg, overrides, ignored = cell_config(recipe, spec, seed, user)
+            cells.append(Cell(spec, seed, runs_root / recipe.name / name / f"seed-{seed}", cfg, overrides, ignored))
+    return cells
+
+
+def _toml(value) -> str:
+    if isinstance(value, str):
+        return f'"{value}"'
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)

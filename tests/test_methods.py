@@ -1,0 +1,83 @@
+"""Each baseline's distinguishing rule, checked on hand-computed values or on a tiny run."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from pathlib import Path
+
+import pytest
+
+from reproduce.methods.sppo import sigmoid, sppo_loss, targets, win_probabilities
+
+
+def test_sppo_win_probabilities_include_the_self_term():
+    s = [2.0, 0.0, -1.0]
+    p = win_probabilities(s)
+    assert p[0] == pytest.approx((0.5 + sigmoid(2.0) + sigmoid(3.0)) / 3)
+    assert p[2] == pytest.approx((sigmoid(-3.0) + sigmoid(-1.0) + 0.5) / 3)
+    others = win_probabilities(s, include_self=False)
+    assert others[0] == pytest.approx((sigmoid(2.0) + sigmoid(3.0)) / 2)
+    assert sum(p) == pytest.approx(len(s) / 2)  # P_ij + P_ji = 1, so the p_win average to 1/2
+
+
+def test_sppo_targets_per_variant():
+    assert targets(0.8, 0.3, 0.9, 0.1, "sppo") == pytest.approx((3.0, -2.0))
+    assert targets(0.8, 0.3, 0.9, 0.1, "sppo_single") == pytest.approx((4.0, -4.0))
+    assert targets(0.8, 0.3, 0.9, 0.1, "sppo_hard") == pytest.approx((5.0, -5.0))
+    with pytest.raises(ValueError):
+        targets(0.5, 0.5, 0.5, 0.1, "other")
+    assert sppo_loss(1.0, -1.0, 3.0, -2.0) == pytest.approx(0.5 * (4 + 1))
+
+
+@pytest.mark.parametrize("variant, weight", [("sppo", 0.5), ("sppo_hard", 1.0)])
+def test_sppo_trainer_loss_equals_the_released_formula(tiny_models, tmp_path, variant, weight):
+    """With lr 0 the policy equals the reference, so the log-ratios are 0 and the loss is known exactly."""
+    from mt.config import EStepConfig, ModelsConfig
+    from mt.estep import train_dpo
+    from reproduce.methods.sppo import sppo_trainer_cls
+
+    beta = 0.1
+    t_w, t_l = targets(0.8, 0.3, 0.9, beta, variant)
+    pairs = [{"prompt": [{"role": "user", "content": f"q{i}"}], "chosen": "ab", "rejected": "ba",
+              "target_chosen": t_w, "target_rejected": t_l} for i in range(4)]
+    cfg = EStepConfig(learning_rate=0.0, global_batch_size=4, per_device_batch_size=4, save_steps=100,
+                      gradient_checkpointing=False, logging_steps=1, max_length=64)
+    _, metrics = train_dpo(str(tiny_models[0]), pairs, cfg, ModelsConfig(), tmp_path, 0,
+                           trainer_cls=sppo_trainer_cls(beta), extra_columns=("target_chosen", "target_rejected"),
+                           dpo_overrides={"loss_type": ["sppo_hard"], "beta": beta, "precompute_ref_log_probs": True,
+                                          "loss_weights": [weight]})
+    expected = sppo_loss(0.0, 0.0, t_w, t_l) * (2 * weight)
+    assert metrics["loss_first"] == pytest.approx(expected, rel=1e-5)
+
+
+def digest(folder: str) -> str:
+    return hashlib.sha256((Path(folder) / "model.safetensors").read_bytes()).hexdigest()
+
+
+@pytest.mark.slow
+def test_iterative_dpo_never_changes_the_rm_and_sppo_runs(world, world_cache, tmp_path):
+    from mt.progress import QUIET
+    from reproduce.recipes import load_recipe, plan
+    from reproduce.tables import run_cell
+
+    rm_before = digest(world.reward)
+    user = [f"world.dir={world_cache / 'world'}", "data.max_prompts=90", "run.iterations=2"]
+    cells = plan(load_recipe("tiny"), ["iterative-dpo", "sppo", "offline-dpo"], 1, tmp_path, user)
+    results = {c.method.name: run_cell(c, QUIET) for c in cells}
+    it = results["iterative-dpo"]
+    assert it.iterations_done == 3 and not it.stopped  # the method's three iterations, not the --set
+    assert digest(world.reward) == rm_before
+    summary_rm = Path(it.run_dir, "summary.json").read_text()
+    assert world.reward in summary_rm
+    assert not list(Path(it.run_dir).glob("iter_*/mstep_*"))  # the M-step never ran
+    pairs = Path(it.run_dir, "iter_1", "estep_pairs", "DONE.json").read_text()
+    assert '"pair_rule": "max_min"' in pairs
+    sppo = results["sppo"]
+    assert sppo.iterations_done == 3 and 0 <= sppo.final["gold_mean"] <= 1
+    assert '"sppo_variant": "sppo"' in Path(sppo.run_dir, "iter_1", "estep_pairs", "DONE.json").read_text()
+    offline = results["offline-dpo"]
+    assert offline.iterations_done == 1
+    assert '"labeller": "gold"' in Path(offline.run_dir, "iter_1", "estep_score", "DONE.json").read_text()
+    assert offline.samples == 5 * 90  # all three parts (30 prompts each), K = 5
+    assert not math.isnan(offline.final["gold_win_rate_vs_pi0"])
