@@ -256,10 +256,15 @@ MEASURED = {
 
 
 def render_tables(names: list[str], results: list[CellResult], recipe: Recipe, out: Path) -> list[Path]:
+    """Write each table from the cells at hand; rows whose cells were not run are named in the caption."""
     written = []
+    ran = {r.method for r in results}
     for name in names:
         df = build_table(name, results, recipe)
         kind = "rm" if name == "table2" else "policy"
         caption = CAPTIONS[name].format(measured=MEASURED[(recipe.evaluation, kind)])
+        missing = [m for m in TABLE_METHODS[name] if m not in ran]
+        if missing:
+            caption += f" Not run here: {', '.join(missing)} (`mt-repro tables` runs every row)."
         written += write_table(df, out / name, caption)
     return written

@@ -81,3 +81,24 @@ def test_iterative_dpo_never_changes_the_rm_and_sppo_runs(world, world_cache, tm
     assert '"labeller": "gold"' in Path(offline.run_dir, "iter_1", "estep_score", "DONE.json").read_text()
     assert offline.samples == 5 * 90  # all three parts (30 prompts each), K = 5
     assert not math.isnan(offline.final["gold_win_rate_vs_pi0"])
+
+
+@pytest.mark.slow
+def test_table1_command_writes_tables_and_curves(world, world_cache, tmp_path):
+    from typer.testing import CliRunner
+
+    from reproduce.cli import app
+
+    args = ["table1", "--preset", "tiny", "--seeds", "1", "-m", "mutual-taught", "-m", "mt-no-rm-update",
+            "--runs", str(tmp_path / "runs"), "--out", str(tmp_path / "out"), "--quiet",
+            "--set", f"world.dir={world_cache / 'world'}", "--set", "data.max_prompts=90"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    out = tmp_path / "out"
+    for name in ("table1", "table2", "table3"):
+        assert (out / f"{name}.md").exists() and (out / f"{name}.tex").exists() and (out / f"{name}.csv").exists()
+    assert (out / "curves.png").read_bytes()[:4] == b"\x89PNG"
+    assert "Not run here: offline-dpo" in (out / "table1.md").read_text()
+    # A second invocation reads the finished cells back instead of training again.
+    again = CliRunner().invoke(app, args)
+    assert again.exit_code == 0 and (out / "cells.json").exists()
