@@ -161,6 +161,10 @@ class MutualTaught:
 
         return self.stage(None, "data", run)
 
+    def start_policy(self, t: int, models: Models) -> str:
+        """The policy iteration t starts from: pi_{t-1}; RLP restarts from pi_0 against each new RM."""
+        return models.policy
+
     def prepare_models(self, models: Models) -> Models:
         """Work a method does once before its first iteration (Meta-Rewarding trains its judge here)."""
         return models
@@ -354,8 +358,9 @@ class MutualTaught:
         for t in range(1, cfg.run.iterations + 1):
             self.reporter.log(f"[bold]iteration {t}[/bold]: PM on {part_for(t, cfg.data.pm_parts)}, "
                               f"RM on {part_for(t, cfg.data.rm_parts)}")
-            candidates, estep_pairs = self.estep(t, models, self.policy_prompts(t, splits))
-            decision = self.select(t, models, candidates, splits["selection"])
+            start = Models(self.start_policy(t, models), models.reward)
+            candidates, estep_pairs = self.estep(t, start, self.policy_prompts(t, splits))
+            decision = self.select(t, start, candidates, splits["selection"])
             if decision["stop"]:
                 stopped = True
                 self.reporter.log(f"iteration {t}: stop rule fired (best win rate {decision['win_rate']:.3f} "
@@ -364,7 +369,7 @@ class MutualTaught:
             new_policy = self.abs(decision["policy"])
             reward = models.reward
             if cfg.mstep.enabled:
-                reward = self.abs(self.mstep(t, models, new_policy, splits[part_for(t, cfg.data.rm_parts)],
+                reward = self.abs(self.mstep(t, start, new_policy, splits[part_for(t, cfg.data.rm_parts)],
                                              estep_pairs))
             models = Models(new_policy, reward)
             done = t

@@ -37,8 +37,12 @@ def train_reward_model(
     seed: int,
     trainer_cls=None,
     reporter: Reporter = QUIET,
+    extra_columns: tuple[str, ...] = (),
 ) -> tuple[Path, dict[str, Any]]:
-    """Train from ``init_path`` and save the RM (with its tokenizer) under ``output_dir/model``."""
+    """Train from ``init_path`` and save the RM (with its tokenizer) under ``output_dir/model``.
+
+    ``trainer_cls`` and ``extra_columns`` let a method add a loss term (RLP-UML's multi-view loss).
+    """
     from trl import RewardTrainer
 
     if not pairs:
@@ -52,7 +56,7 @@ def train_reward_model(
     trainer = (trainer_cls or RewardTrainer)(
         model=model,
         args=args,
-        train_dataset=preference_dataset(pairs),
+        train_dataset=preference_dataset(pairs, extra_columns),
         processing_class=tokenizer,
         callbacks=[RichTrainerCallback(reporter, "M-step RM")],
     )

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from .console import by_iteration, console, quiet_libraries, table, user_errors
+from .seam_cli import seam_app
 
 app = typer.Typer(
     name="mt-repro",
@@ -19,6 +20,7 @@ app = typer.Typer(
 )
 world_app = typer.Typer(help="The CPU gold-reward world: build it, inspect it.", no_args_is_help=True)
 app.add_typer(world_app, name="world")
+app.add_typer(seam_app, name="seam")
 
 PresetOpt = Annotated[str | None, typer.Option("--preset", "-p", help="Preset name (tiny, paper) or a .toml path.")]
 ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="A TOML file layered over the preset.")]
@@ -143,7 +145,8 @@ def _tables(names: list[str], preset: str, seeds: int | None, methods: list[str]
         with Reporter(enabled=not quiet) as reporter:
             results = run_cells(cells, reporter)
     save_results(results, target / "cells.json")
-    written = render_tables(["table1", "table2", "table3"], results, recipe, target)
+    written = render_tables(["table1", "table2", "table3", *(["related"] if "related" in names else [])], results,
+                            recipe, target)
     if recipe.evaluation == "world":
         png = plot_curves(results, target / "curves.png")
         written += [png] if png else []
@@ -201,6 +204,8 @@ app.command("table2")(_table_command(["table2"], "Table 2: the reward models (in
 app.command("table3")(_table_command(["table3"], "Table 3: Mutual-Taught's ablations."))
 app.command("tables")(_table_command(["table1", "table2", "table3"], "All three tables and the per-iteration "
                                      "curves."))
+app.command("related")(_table_command(["related"], "RLP-SPG, RLP-UML and SEAM-filtered training beside iterative "
+                                      "DPO and Mutual-Taught on the same budget, with SEAM per iteration."))
 
 
 def _print_world(world) -> None:

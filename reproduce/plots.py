@@ -8,7 +8,8 @@ from pathlib import Path
 from .tables import CellResult, by_method
 
 CURVES = [("gold_mean", "gold reward"), ("rm_onpolicy_accuracy", "RM accuracy on the policy's samples"),
-          ("rm_hacking_gap", "hacking gap (RM rise - gold rise, std units)")]
+          ("rm_hacking_gap", "hacking gap (RM rise - gold rise, std units)"),
+          ("seam", "SEAM between policy and RM (weighted, reconstructed)")]
 
 
 def plot_curves(results: list[CellResult], path: Path, curves=CURVES) -> Path | None:
@@ -22,8 +23,13 @@ def plot_curves(results: list[CellResult], path: Path, curves=CURVES) -> Path | 
     grouped = by_method(results)
     if not any(r.rows for r in results):
         return None
-    fig, axes = plt.subplots(1, len(curves), figsize=(5.2 * len(curves), 4.2), squeeze=False)
-    for ax, (key, title) in zip(axes[0], curves, strict=True):
+    cols = 2
+    rows_ = (len(curves) + cols - 1) // cols
+    fig, axes = plt.subplots(rows_, cols, figsize=(6.0 * cols, 4.2 * rows_), squeeze=False)
+    flat_axes = [a for row in axes for a in row]
+    for ax in flat_axes[len(curves):]:
+        ax.set_visible(False)
+    for ax, (key, title) in zip(flat_axes, curves, strict=False):
         for method, cells in grouped.items():
             iters = sorted({row["iteration"] for c in cells for row in c.rows if key in row})
             if not iters:

@@ -9,7 +9,7 @@ from typing import Any
 from mt.records import InputError
 
 PUBLISHED_DIR = Path(__file__).resolve().parent.parent / "results" / "published"
-KEY_COLUMN = {"table1": "method", "table2": "model", "table3": "method"}
+KEY_COLUMN = {"table1": "method", "table2": "model", "table3": "method", "related": "method"}
 
 
 def load_published(table: str, folder: Path = PUBLISHED_DIR) -> list[dict[str, Any]]:

@@ -27,6 +27,8 @@ TABLE_METHODS = {
                "mutual-taught"],
     "table2": ["mutual-taught", "mt-no-selection", "mt-no-filter"],
     "table3": ["mutual-taught", "mt-no-rm-update", "mt-no-selection", "mt-no-filter"],
+    "related": ["iterative-dpo", "mutual-taught", "rlp-spg", "rlp-uml", "iterative-dpo-seam-filter",
+                "iterative-dpo-random-filter"],
 }
 
 # The gold world's measured columns: (key in the evaluation metrics, column title, scale).
@@ -34,6 +36,8 @@ WORLD_POLICY = [("gold_win_rate_vs_pi0", "gold win rate vs pi_0 (%)", 100.0), ("
 WORLD_RM = [("rm_fixed_test_accuracy", "RM acc., fixed gold test (%)", 100.0),
             ("rm_onpolicy_accuracy", "RM acc., final policy's samples (%)", 100.0),
             ("rm_hacking_gap", "hacking gap (std units)", 1.0)]
+WORLD_RELATED = [*WORLD_POLICY, ("rm_onpolicy_accuracy", "RM acc., final policy's samples (%)", 100.0),
+                 ("seam", "SEAM (weighted)", 1.0), ("rm_hacking_gap", "hacking gap (std units)", 1.0)]
 BENCH_POLICY = [("alpaca_eval_lc", "AE2 LC (%)", 1.0), ("arena_hard", "Arena-Hard (%)", 1.0)]
 BENCH_RM = [("reward_bench_average", "RewardBench avg (%)", 1.0)]
 
@@ -137,6 +141,8 @@ def build_table(name: str, results: list[CellResult], recipe: Recipe) -> pd.Data
         return _policy_table(name, grouped, initial_row(results), world)
     if name == "table2":
         return _rm_table(grouped, initial_row(results), world)
+    if name == "related":
+        return _related_table(grouped, initial_row(results), world)
     raise KeyError(f"unknown table {name!r}; known: table1, table2, table3")
 
 
@@ -192,7 +198,7 @@ def _policy_table(name: str, grouped: dict[str, list[CellResult]], init: dict[st
     return pd.DataFrame.from_records(records)
 
 
-PUB_TITLES = {"ae2_lc": "published AE2 LC", "arena_hard": "published Arena-Hard", "average": "published RewardBench avg",
+PUB_TITLES = {"alpacafarm_win_rate": "published AlpacaFarm win rate", "ae2_lc": "published AE2 LC", "arena_hard": "published Arena-Hard", "average": "published RewardBench avg",
               "source": "published source"}
 
 
@@ -227,6 +233,25 @@ def _rm_table(grouped: dict[str, list[CellResult]], init: dict[str, Any], world:
     return pd.DataFrame.from_records(records).fillna("-")
 
 
+def _related_table(grouped: dict[str, list[CellResult]], init: dict[str, Any], world: bool) -> pd.DataFrame:
+    published = _published_lookup("related")
+    measured = WORLD_RELATED if world else BENCH_POLICY
+    records = [{"method": "initial policy (pi_0)",
+                **_pub_named(_published_cells(published.get("sft", []), ["alpacafarm_win_rate"])),
+                **{title: fmt_mean_std([init.get(key)], scale) if init else "-" for key, title, scale in measured},
+                "seeds": "-"}]
+    for method in TABLE_METHODS["related"]:
+        cells = grouped.get(method)
+        if cells is None:
+            continue
+        records.append({"method": method,
+                        **_pub_named(_published_cells(published.get(method, []), ["alpacafarm_win_rate"])),
+                        **{title: fmt_mean_std([c.final.get(key) for c in cells], scale)
+                           for key, title, scale in measured},
+                        "seeds": str(len(cells))})
+    return pd.DataFrame.from_records(records)
+
+
 def save_results(results: list[CellResult], path: Path) -> None:
     write_json(path, [r.__dict__ for r in results])
 
@@ -241,6 +266,10 @@ CAPTIONS = {
               "trained by each method. Ours: {measured}.",
     "table2": "Table 2 (reward model). Published: RewardBench average (%). Ours: {measured}.",
     "table3": "Table 3 (ablation of Mutual-Taught). Published: AlpacaEval-2 LC (%). Ours: {measured}.",
+    "related": "Related methods on the same budget (RLP-SPG, RLP-UML, SEAM-filtered vs randomly filtered iterative "
+               "DPO). Published: AlpacaFarm simulated win rates from the RLP paper (another setup, not comparable "
+               "cell for cell). Ours: {measured}; SEAM is the reconstructed weighted mode between the final policy "
+               "and RM.",
 }
 MEASURED = {
     ("world", "policy"): "the gold world's analogues, mean ± std over seeds: the final policy's gold win rate "
@@ -260,6 +289,8 @@ def render_tables(names: list[str], results: list[CellResult], recipe: Recipe, o
     written = []
     ran = {r.method for r in results}
     for name in names:
+        if not ran & set(TABLE_METHODS[name]):
+            continue
         df = build_table(name, results, recipe)
         kind = "rm" if name == "table2" else "policy"
         caption = CAPTIONS[name].format(measured=MEASURED[(recipe.evaluation, kind)])

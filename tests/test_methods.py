@@ -102,3 +102,30 @@ def test_table1_command_writes_tables_and_curves(world, world_cache, tmp_path):
     # A second invocation reads the finished cells back instead of training again.
     again = CliRunner().invoke(app, args)
     assert again.exit_code == 0 and (out / "cells.json").exists()
+
+
+@pytest.mark.slow
+def test_rlp_and_seam_filter_methods_run(world, world_cache, tmp_path):
+    import json
+
+    from mt.progress import QUIET
+    from reproduce.recipes import load_recipe, plan
+    from reproduce.tables import run_cell
+
+    user = [f"world.dir={world_cache / 'world'}", "data.max_prompts=60"]
+    recipe = load_recipe("tiny")
+    cells = [*plan(recipe, ["rlp-spg", "rlp-uml"], 1, tmp_path, [*user, "method.human_pairs_limit=64"]),
+             *plan(recipe, ["iterative-dpo-seam-filter"], 1, tmp_path, user)]
+    results = {c.method.name: run_cell(c, QUIET) for c in cells}
+
+    def done(name, t, stage):
+        return json.loads(Path(results[name].run_dir, f"iter_{t}", stage, "DONE.json").read_text())["metrics"]
+
+    spg = done("rlp-spg", 1, "mstep_pairs")
+    assert spg["human_pairs"] == 64 and spg["spg_judge"] == "exact" and spg["rm_train_pairs"] >= 64
+    assert done("rlp-spg", 1, "mstep_train")["rlp_variant"] == "spg"
+    assert done("rlp-uml", 1, "mstep_pairs")["uml_view_pairs"] > 0
+    assert done("rlp-uml", 1, "mstep_train")["rlp_variant"] == "uml"
+    filt = done("iterative-dpo-seam-filter", 1, "seam_filter")
+    assert filt["dropped"] == 4 and filt["kept"] == 16 and filt["seam_dropped_mean"] >= filt["seam_kept_mean"]
+    assert "seam" in results["rlp-uml"].final  # SEAM between the final policy and RM, every iteration

@@ -8,10 +8,12 @@ from mt.loop import MutualTaught
 
 from .registry import MethodSpec, register
 
+ITERATIVE_DPO = ("estep.pair_rule=max_min", "select.enabled=false", "mstep.enabled=false", "run.iterations=3",
+                 "data.pm_parts=[1, 2, 3]")
+
 register(MethodSpec(
     "iterative-dpo", MutualTaught,
     "K samples per prompt, highest vs lowest reward under the fixed r_0, DPO from pi_{t-1}; 3 iterations.",
     "Dong et al., RLHF Workflow: From Reward Modeling to Online RLHF, TMLR 2024 (RLHFlow/Online-RLHF)",
-    ("estep.pair_rule=max_min", "select.enabled=false", "mstep.enabled=false", "run.iterations=3",
-     "data.pm_parts=[1, 2, 3]"),
+    ITERATIVE_DPO,
 ))

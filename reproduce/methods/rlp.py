@@ -1,0 +1,144 @@
+"""RLP: Reward Learning on Policy (arXiv 2403.19279, NAACL 2024), as two methods.
+
+The paper's recipe, mapped onto our iterations: optimise the policy against the RM (iteration 1),
+retrain the RM from the base RM on the human pairs plus what the policy's own samples teach it,
+then optimise the policy again *from the SFT model* against the new RM (iteration 2 starts from
+pi_0). RLP-SPG adds synthetic pairs from clustered policy samples (lambda = 0); RLP-UML adds the
+multi-view representation loss on two samples of one prompt (lambda = 0.5). Policy optimisation is
+DPO, not the paper's PPO, at this scale: a substitution every result records.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from functools import partial
+
+from mt.config import load_section
+from mt.loop import Models, MutualTaught
+from mt.mstep import train_reward_model
+from mt.records import InputError, read_jsonl, write_jsonl
+from mt.rlp import load_judge, spg_pairs
+from mt.rlp.uml import VIEW_COLUMNS, UMLConfig, UMLRewardTrainer, attach_views, view_pairs
+from mt.rundir import StageContext
+from mt.world.tasks import MARKER
+
+from .registry import MethodSpec, register
+
+
+@dataclass
+class RLPOptions:
+    n: int = field(default=10, metadata={"help": "Policy samples per unlabelled prompt (paper: 10)."})
+    temperature: float = field(default=1.0, metadata={"help": "Their sampling temperature (paper: 1.0)."})
+    gamma: float = field(default=0.5, metadata={"help": "SPG: keep a prompt whose largest cluster holds this share."})
+    judge: str = field(default="exact", metadata={"help": "SPG equivalence judge: exact, embedding or nli.",
+                                                  "choices": ("exact", "embedding", "nli")})
+    nli_model: str = field(default="", metadata={"help": "Path or id of the NLI checkpoint for judge=nli."})
+    lam: float = field(default=0.5, metadata={"help": "UML: weight of the multi-view loss (paper: 0.5)."})
+    skl_weight: float = field(default=1.0, metadata={"help": "UML: weight of the symmetrised KL inside L_M."})
+    human_pairs: str = field(default="", metadata={
+        "help": "The human preference pairs the RM is retrained on (prompt, chosen, rejected). Empty on the gold "
+                "world = r_0's own gold-labelled training pairs."})
+    human_pairs_limit: int = field(default=0, metadata={"help": "Use at most this many human pairs (0 = all)."})
+
+
+class RLP(MutualTaught):
+    variant = "spg"
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.options = load_section(RLPOptions, self.cfg.method, "method.")
+        if self.options.n < 2:
+            raise InputError(f"method.n={self.options.n}: RLP needs at least 2 samples per prompt")
+
+    def start_policy(self, t: int, models: Models) -> str:
+        return self.initial.policy
+
+    def human_pairs(self, seed: int) -> list[dict]:
+        o = self.options
+        if o.human_pairs:
+            path = o.human_pairs
+        elif self.cfg.uses_world:
+            from mt.world import ensure_world
+
+            path = ensure_world(self.cfg.world).dir / "rm_train_pairs.jsonl"
+        else:
+            raise InputError("RLP retrains the RM on human pairs: set method.human_pairs to a JSONL file with "
+                             "prompt, chosen and rejected")
+        rows = [{"id": r.get("id", str(i)), "prompt": r["prompt"], "chosen": r["chosen"], "rejected": r["rejected"]}
+                for i, r in enumerate(read_jsonl(path))]
+        if o.human_pairs_limit:
+            rows = random.Random(seed).sample(rows, min(o.human_pairs_limit, len(rows)))
+        return rows
+
+    def mstep(self, t, old, new_policy, prompts, estep_pairs):
+        o = self.options
+
+        def generate(ctx: StageContext):
+            outs, stats = self.generate(new_policy, prompts, self.sampling(o.n, ctx.seed, o.temperature),
+                                        f"iter {t} RLP: {o.n} samples of pi_{t}")
+            rows = [{**p, "responses": r} for p, r in zip(prompts, outs, strict=True)]
+            write_jsonl(ctx.dir / "samples.jsonl", rows)
+            return {"samples": ctx.rel(ctx.dir / "samples.jsonl")}, {"prompts": len(rows), **stats}
+
+        samples_path = self.stage(t, "mstep_generate", generate)["samples"]
+
+        def pairs(ctx: StageContext):
+            samples = read_jsonl(self.rd.path(samples_path))
+            human = self.human_pairs(ctx.seed)
+            rows, stats = self.rm_pairs(t, old, samples, human, ctx)
+            write_jsonl(ctx.dir / "train_pairs.jsonl", rows)
+            return {"train": ctx.rel(ctx.dir / "train_pairs.jsonl")}, {"human_pairs": len(human),
+                                                                       "rm_train_pairs": len(rows), **stats}
+
+        train_path = self.stage(t, "mstep_pairs", pairs)["train"]
+
+        def train(ctx: StageContext):
+            rows = read_jsonl(self.rd.path(train_path))
+            out, metrics = train_reward_model(self.initial.reward, rows, self.cfg.mstep, self.cfg.models, ctx.dir,
+                                              ctx.seed, reporter=self.reporter, **self.trainer_kwargs())
+            return {"reward": ctx.rel(out)}, {**metrics, "rm_init": "base", "rlp_variant": self.variant}
+
+        return self.stage(t, "mstep_train", train)["reward"]
+
+    def rm_pairs(self, t, old, samples, human, ctx):
+        """SPG: cluster the samples, score them with the current RM, keep confident prompts' pairs."""
+        o = self.options
+        flat = [(r["prompt"], resp["text"]) for r in samples for resp in r["responses"]]
+        scores = iter(self.score(old.reward, [p for p, _ in flat], [y for _, y in flat], f"iter {t} RLP: scoring"))
+        for r in samples:
+            for resp in r["responses"]:
+                resp["reward"] = next(scores)
+        kwargs = {"strip_prefixes": (MARKER,)} if o.judge == "exact" and self.cfg.uses_world else {}
+        if o.judge == "nli":
+            kwargs = {"model_path": o.nli_model}
+        synthetic, stats = spg_pairs(samples, load_judge(o.judge, **kwargs), o.gamma, ctx.seed)
+        return human + synthetic, stats
+
+    def trainer_kwargs(self) -> dict:
+        return {}
+
+
+class RLPUML(RLP):
+    variant = "uml"
+
+    def rm_pairs(self, t, old, samples, human, ctx):
+        """UML: the human pairs, each carrying two samples of one prompt as the two views."""
+        views = view_pairs(samples, ctx.seed)
+        if not views:
+            raise InputError("RLP-UML needs prompts with at least two samples")
+        return attach_views(human, views, ctx.seed), {"uml_view_pairs": len(views), "uml_lambda": self.options.lam}
+
+    def trainer_kwargs(self) -> dict:
+        uml = UMLConfig(lam=self.options.lam, skl_weight=self.options.skl_weight)
+        return {"trainer_cls": partial(UMLRewardTrainer, uml=uml), "extra_columns": VIEW_COLUMNS}
+
+
+CITATION = "Lang et al., Fine-Tuning Language Models with Reward Learning on Policy, NAACL 2024 (arXiv 2403.19279)"
+COMMON = ("select.enabled=false", "mstep.init=base", "run.iterations=2")
+NOTE = ("Policy optimisation is DPO, not PPO; on the gold world the human pairs are r_0's gold-labelled training "
+        "pairs and SPG's equivalence judge compares normalised answers.")
+register(MethodSpec("rlp-spg", RLP, "RLP-SPG: retrain the RM on human pairs plus synthetic pairs from clustered "
+                    "policy samples (confidence >= gamma), then optimise pi_0 again.", CITATION, COMMON, notes=NOTE))
+register(MethodSpec("rlp-uml", RLPUML, "RLP-UML: retrain the RM with BT + lambda * multi-view loss on two policy "
+                    "samples per prompt, then optimise pi_0 again.", CITATION, COMMON, notes=NOTE))
