@@ -201,18 +201,23 @@ class MutualTaught:
         candidates = self.stage(t, "estep_train", train)["candidates"]
         return candidates, pair_rows
 
-    def estep_pairs(self, t: int, models: Models, prompts: list[dict]) -> list[dict]:
-        """Sample K responses, label them, build pairs: three stages, each resumable."""
-        cfg = self.cfg
+    def sample_stage(self, t: int, name: str, policy: str, prompts: list[dict], n: int, what: str,
+                     temperature: float | None = None) -> str:
+        """A stage that samples ``n`` responses per prompt; returns the run-relative path of its rows."""
 
-        def generate(ctx: StageContext):
-            outs, stats = self.generate(models.policy, prompts, self.sampling(cfg.sampling.k, ctx.seed),
-                                        f"iter {t} E-step: sampling K={cfg.sampling.k}")
+        def run(ctx: StageContext):
+            outs, stats = self.generate(policy, prompts, self.sampling(n, ctx.seed, temperature), what)
             rows = [{**p, "responses": o} for p, o in zip(prompts, outs, strict=True)]
             write_jsonl(ctx.dir / "samples.jsonl", rows)
             return {"samples": ctx.rel(ctx.dir / "samples.jsonl")}, {"prompts": len(rows), **stats}
 
-        samples_path = self.stage(t, "estep_generate", generate)["samples"]
+        return self.stage(t, name, run)["samples"]
+
+    def estep_pairs(self, t: int, models: Models, prompts: list[dict]) -> list[dict]:
+        """Sample K responses, label them, build pairs: three stages, each resumable."""
+        k = self.cfg.sampling.k
+        samples_path = self.sample_stage(t, "estep_generate", models.policy, prompts, k,
+                                         f"iter {t} E-step: sampling K={k}")
 
         def score(ctx: StageContext):
             rows = read_jsonl(self.rd.path(samples_path))

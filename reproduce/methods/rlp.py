@@ -73,15 +73,8 @@ class RLP(MutualTaught):
 
     def mstep(self, t, old, new_policy, prompts, estep_pairs):
         o = self.options
-
-        def generate(ctx: StageContext):
-            outs, stats = self.generate(new_policy, prompts, self.sampling(o.n, ctx.seed, o.temperature),
-                                        f"iter {t} RLP: {o.n} samples of pi_{t}")
-            rows = [{**p, "responses": r} for p, r in zip(prompts, outs, strict=True)]
-            write_jsonl(ctx.dir / "samples.jsonl", rows)
-            return {"samples": ctx.rel(ctx.dir / "samples.jsonl")}, {"prompts": len(rows), **stats}
-
-        samples_path = self.stage(t, "mstep_generate", generate)["samples"]
+        samples_path = self.sample_stage(t, "mstep_generate", new_policy, prompts, o.n,
+                                         f"iter {t} RLP: {o.n} samples of pi_{t}", o.temperature)
 
         def pairs(ctx: StageContext):
             samples = read_jsonl(self.rd.path(samples_path))
@@ -104,11 +97,10 @@ class RLP(MutualTaught):
     def rm_pairs(self, t, old, samples, human, ctx):
         """SPG: cluster the samples, score them with the current RM, keep confident prompts' pairs."""
         o = self.options
-        flat = [(r["prompt"], resp["text"]) for r in samples for resp in r["responses"]]
-        scores = iter(self.score(old.reward, [p for p, _ in flat], [y for _, y in flat], f"iter {t} RLP: scoring"))
-        for r in samples:
-            for resp in r["responses"]:
-                resp["reward"] = next(scores)
+        rewards, _ = MutualTaught.label(self, t, old, samples, ctx)
+        for r, rs in zip(samples, rewards, strict=True):
+            for resp, value in zip(r["responses"], rs, strict=True):
+                resp["reward"] = value
         kwargs = {"strip_prefixes": (MARKER,)} if o.judge == "exact" and self.cfg.uses_world else {}
         if o.judge == "nli":
             kwargs = {"model_path": o.nli_model}
