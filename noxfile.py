@@ -4,6 +4,7 @@
     nox -s demo         # the main job on the tiny preset (all methods, one seed, the three tables)
     nox -s table1-tiny  # a reduced Table 1
     nox -s lint smoke   # ruff; a quick end-to-end run
+    nox -s perf         # overhead and speed ratios, written to results/perf/
     nox -s dev          # a .venv in the repo root with mt-repro installed, for a shell
 """
 
@@ -56,6 +57,13 @@ def smoke(session: nox.Session) -> None:
     install(session)
     session.run("mt-repro", "train", "--preset", "tiny", "--run-dir", "runs/smoke", "--set", "data.max_prompts=300",
                 "--set", "mstep.samples_per_prompt=1", *session.posargs)
+
+
+@nox.session
+def perf(session: nox.Session) -> None:
+    """What our code adds to TRL's trainers, and batched vs one-at-a-time sampling and scoring (ratios)."""
+    install(session)
+    session.run("python", "-m", "reproduce.perf", *session.posargs)
 
 
 @nox.session

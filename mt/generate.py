@@ -155,6 +155,7 @@ class VLLMGenerator:
             ) from e
         self._vllm = vllm
         self.tokenizer = load_tokenizer(model_path, trust_remote_code)
+        self.eos_ids = _config_eos_ids(model_path, self.tokenizer)
         kwargs = dict(model=model_path, dtype="auto" if dtype == "auto" else dtype,
                       tensor_parallel_size=tensor_parallel_size, gpu_memory_utilization=gpu_memory_utilization,
                       seed=seed, trust_remote_code=trust_remote_code)
@@ -183,7 +184,7 @@ class VLLMGenerator:
         outputs = self.llm.generate(requests, self.sampling_params(sampling), use_tqdm=False)
         result = []
         for req in outputs:
-            comps = [Completion(o.text, len(o.token_ids), o.finish_reason == "stop") for o in req.outputs]
+            comps = [_completion(o, self.eos_ids) for o in req.outputs]
             self.stats.new_tokens += sum(c.num_tokens for c in comps)
             self.stats.unfinished += sum(not c.finished for c in comps)
             result.append(comps)
@@ -203,6 +204,33 @@ class VLLMGenerator:
         except ImportError:
             pass
         release_memory()
+
+
+def _completion(output, eos_ids: set[int]) -> Completion:
+    """A vLLM CompletionOutput counted as the transformers backend counts it.
+
+    vLLM keeps the token that ended a sequence (EOS or a generation-config stop id) in
+    ``token_ids``, and reports ``length`` when that token is also the last one allowed; the
+    transformers backend counts the tokens before it and calls the sequence finished. The pair
+    rule compares lengths, so both backends must count alike. No stop strings are ever set.
+    """
+    ids = list(output.token_ids)
+    ended = bool(ids) and (output.finish_reason == "stop" or ids[-1] in eos_ids)
+    return Completion(output.text, len(ids) - ended, ended)
+
+
+def _config_eos_ids(model_path: str, tokenizer) -> set[int]:
+    """EOS ids as the transformers backend collects them: generation config's, plus the tokenizer's."""
+    from transformers import GenerationConfig
+
+    try:
+        ids = GenerationConfig.from_pretrained(model_path).eos_token_id
+    except OSError:  # no generation_config.json
+        ids = None
+    found = set(ids if isinstance(ids, list) else [] if ids is None else [ids])
+    if tokenizer.eos_token_id is not None:
+        found.add(tokenizer.eos_token_id)
+    return found
 
 
 def load_generator(backend: str, model_path: str, **kwargs) -> Generator:

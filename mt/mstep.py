@@ -67,8 +67,7 @@ def train_reward_model(
     metrics["rm_pairs_used"] = len(trainer.train_dataset)
     metrics["rm_pairs_dropped_too_long"] = len(pairs) - len(trainer.train_dataset)
     out = output_dir / "model"
-    trainer.save_model(str(out))
-    tokenizer.save_pretrained(str(out))
+    trainer.save_model(str(out))  # writes the tokenizer too (it is the trainer's processing_class)
     shutil.rmtree(output_dir / "trainer", ignore_errors=True)
     del trainer, model
     release_memory()

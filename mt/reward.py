@@ -13,7 +13,7 @@ from typing import Protocol
 
 import torch
 
-from .chat import Messages, encode_conversation
+from .chat import Messages, as_messages, strip_double_bos
 from .modeling import load_reward_model, load_tokenizer, release_memory
 from .records import check_finite
 from .registry import Registry
@@ -50,7 +50,7 @@ class TransformersRewardScorer:
     def encode(self, prompts: Sequence[Messages], responses: Sequence[str]) -> list[list[int]]:
         if len(prompts) != len(responses):
             raise ValueError(f"{len(prompts)} prompts but {len(responses)} responses")
-        encoded = [encode_conversation(self.tokenizer, p, r) for p, r in zip(prompts, responses, strict=True)]
+        encoded = encode_conversations(self.tokenizer, prompts, responses)
         if self.max_length:
             for i, ids in enumerate(encoded):
                 if len(ids) > self.max_length:
@@ -59,7 +59,7 @@ class TransformersRewardScorer:
                     self.truncated += 1
         return encoded
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def score_ids(self, encoded: Sequence[list[int]], progress: ProgressFn | None = None) -> list[float]:
         start = time.perf_counter()
         order = sorted(range(len(encoded)), key=lambda i: -len(encoded[i]))
@@ -67,12 +67,7 @@ class TransformersRewardScorer:
         pad = self.model.config.pad_token_id
         for lo in range(0, len(order), self.batch_size):
             idx = order[lo: lo + self.batch_size]
-            width = max(len(encoded[i]) for i in idx)
-            ids = torch.full((len(idx), width), pad, dtype=torch.long)
-            mask = torch.zeros((len(idx), width), dtype=torch.long)
-            for row, i in enumerate(idx):
-                ids[row, : len(encoded[i])] = torch.tensor(encoded[i])
-                mask[row, : len(encoded[i])] = 1
+            ids, mask = right_padded([encoded[i] for i in idx], pad)
             logits = self.model(input_ids=ids.to(self.model.device), attention_mask=mask.to(self.model.device)).logits
             for row, value in zip(idx, logits[:, 0].float().tolist(), strict=True):
                 scores[row] = value
@@ -90,6 +85,29 @@ class TransformersRewardScorer:
     def close(self) -> None:
         del self.model
         release_memory()
+
+
+def encode_conversations(tokenizer, prompts: Sequence[Messages], responses: Sequence[str]) -> list[list[int]]:
+    """``chat.encode_conversation`` for many pairs in one templating and tokenizer call.
+
+    One batched call lets the fast tokenizer encode in parallel; the ids are those of the
+    one-at-a-time helper (a test compares them).
+    """
+    if not prompts:
+        return []
+    conversations = [[*as_messages(p), {"role": "assistant", "content": r}]
+                     for p, r in zip(prompts, responses, strict=True)]
+    encoded = tokenizer.apply_chat_template(conversations, tokenize=True)
+    rows = encoded["input_ids"] if hasattr(encoded, "keys") else encoded
+    return [strip_double_bos(list(ids), tokenizer.bos_token_id) for ids in rows]
+
+
+def right_padded(rows: Sequence[list[int]], pad: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(ids, mask) of shape [len(rows), longest row], padded on the right as TRL's RewardTrainer pads."""
+    width = max(len(r) for r in rows)
+    ids = torch.tensor([r + [pad] * (width - len(r)) for r in rows], dtype=torch.long)
+    mask = torch.tensor([[1] * len(r) + [0] * (width - len(r)) for r in rows], dtype=torch.long)
+    return ids, mask
 
 
 def load_scorer(model_path: str, backend: str = "transformers", **kwargs) -> RewardScorer:
