@@ -50,6 +50,13 @@ def user_errors() -> Iterator[None]:
     except StageError as e:
         err_console.print(f"[bold red]error:[/] {e}")
         raise typer.Exit(1) from None
+    except RuntimeError as e:
+        from bench.judges import JudgeError
+
+        if not isinstance(e, JudgeError):
+            raise
+        err_console.print(f"[bold red]judge error:[/] {e}")
+        raise typer.Exit(1) from None
     except ImportError as e:
         err_console.print(f"[bold red]error:[/] {e}")
         raise typer.Exit(2) from None
