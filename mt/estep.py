@@ -7,10 +7,12 @@ model selection chooses among them.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from .config import EStepConfig, ModelsConfig
+from .launch import run_launched
 from .modeling import load_causal_lm, load_tokenizer, release_memory
 from .progress import QUIET, Reporter, RichTrainerCallback, quiet_trainer
 from .trainer_args import log_summary, training_kwargs
@@ -64,23 +66,31 @@ def train_dpo(
     reporter: Reporter = QUIET,
     extra_columns: tuple[str, ...] = (),
     dpo_overrides: dict[str, Any] | None = None,
+    launcher: Sequence[str] | None = None,
 ) -> tuple[list[Path], dict[str, Any]]:
     """Train and return the candidate checkpoint folders (in step order) and the training metrics.
 
     ``trainer_cls``, ``extra_columns`` and ``dpo_overrides`` let a method change the loss (SPPO) while
-    keeping everything else of the E-step as it is.
+    keeping everything else of the E-step as it is. With ``launcher`` (e.g. ``accelerate launch ...``)
+    the same call runs on every rank of a launched process group (``mt.launch``).
     """
     from trl import DPOTrainer
 
     if not pairs:
         raise ValueError("the E-step has no preference pairs to train on (every prompt's rewards tied?)")
+    if launcher:
+        return run_launched("mt.estep:train_dpo", launcher, Path(output_dir) / "launch", policy_path=policy_path,
+                            pairs=pairs, cfg=cfg, models=models, output_dir=output_dir, seed=seed,
+                            reference_path=reference_path, trainer_cls=trainer_cls, extra_columns=extra_columns,
+                            dpo_overrides=dpo_overrides)
+    # The config first: under DeepSpeed ZeRO-3 it must exist when the model loads, so loading shards.
+    args = dpo_config(cfg, str(output_dir), seed, len(pairs), **(dpo_overrides or {}))
     tokenizer = load_tokenizer(policy_path, models.trust_remote_code)
     model = load_causal_lm(policy_path, models.dtype, models.attn_implementation, models.trust_remote_code)
     model.train()
     ref_model = None
     if reference_path is not None and reference_path != policy_path:
         ref_model = load_causal_lm(reference_path, models.dtype, models.attn_implementation, models.trust_remote_code)
-    args = dpo_config(cfg, str(output_dir), seed, len(pairs), **(dpo_overrides or {}))
     trainer = (trainer_cls or DPOTrainer)(
         model=model,
         ref_model=ref_model,

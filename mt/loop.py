@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -77,10 +77,12 @@ class RunResult:
 
 class MutualTaught:
     def __init__(self, cfg: MTConfig, run_dir: str | Path, reporter: Reporter = QUIET,
-                 hooks: LoopHooks | None = None, command: list[str] | None = None):
+                 hooks: LoopHooks | None = None, command: list[str] | None = None,
+                 launcher: Sequence[str] | None = None):
         self.cfg = cfg
         self.reporter = reporter
         self.hooks = hooks or LoopHooks()
+        self.launcher = list(launcher) if launcher else None  # how the updates run, not what they compute
         self.rd = RunDir.open(run_dir, cfg.to_dict(), cfg.run.seed, command)
 
     # ------------------------------------------------------------------ plumbing
@@ -189,7 +191,7 @@ class MutualTaught:
     def train_policy(self, t: int, models: Models, pairs: list[dict], ctx: StageContext) -> tuple[list[Path], dict]:
         reference = None if self.cfg.estep.reference == "previous" else self.initial.policy
         return train_dpo(models.policy, pairs, self.cfg.estep, self.cfg.models, ctx.dir / "candidates", ctx.seed,
-                         reference_path=reference, reporter=self.reporter)
+                         reference_path=reference, reporter=self.reporter, launcher=self.launcher)
 
     def estep(self, t: int, models: Models, prompts: list[dict]) -> tuple[list[str], list[dict]]:
         pair_rows = self.estep_pairs(t, models, prompts)
@@ -324,7 +326,7 @@ class MutualTaught:
             rows = read_jsonl(self.rd.path(paths["train"]))
             init = old.reward if cfg.mstep.init == "previous" else self.initial.reward
             out, metrics = train_reward_model(init, rows, cfg.mstep, cfg.models, ctx.dir, ctx.seed,
-                                              reporter=self.reporter)
+                                              reporter=self.reporter, launcher=self.launcher)
             heldout = read_jsonl(self.rd.path(paths["heldout"]))
             if heldout:
                 for label, path in (("before", old.reward), ("after", str(out))):
@@ -416,14 +418,14 @@ def summary_rows(rd: RunDir) -> list[dict[str, Any]]:
 
 
 def run_mutual_taught(cfg: MTConfig, run_dir: str | Path, reporter: Reporter = QUIET,
-                      command: list[str] | None = None) -> RunResult:
+                      command: list[str] | None = None, launcher: Sequence[str] | None = None) -> RunResult:
     """Run (or resume) Mutual-Taught in ``run_dir``; the gold world plugs in when the config names it."""
     hooks = None
     if cfg.uses_world:
         from .world.hooks import world_hooks
 
         hooks = world_hooks(cfg, reporter)
-    loop = MutualTaught(cfg, run_dir, reporter, hooks, command)
+    loop = MutualTaught(cfg, run_dir, reporter, hooks, command, launcher)
     try:
         return loop.run()
     finally:

@@ -7,11 +7,13 @@ loss, -log sigmoid(r(x, y_w) - r(x, y_l)), with no margin term.
 from __future__ import annotations
 
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from .config import ModelsConfig, MStepConfig
 from .estep import preference_dataset
+from .launch import run_launched
 from .modeling import load_reward_model, load_tokenizer, release_memory
 from .progress import QUIET, Reporter, RichTrainerCallback, quiet_trainer
 from .trainer_args import log_summary, training_kwargs
@@ -38,21 +40,28 @@ def train_reward_model(
     trainer_cls=None,
     reporter: Reporter = QUIET,
     extra_columns: tuple[str, ...] = (),
+    launcher: Sequence[str] | None = None,
 ) -> tuple[Path, dict[str, Any]]:
     """Train from ``init_path`` and save the RM (with its tokenizer) under ``output_dir/model``.
 
-    ``trainer_cls`` and ``extra_columns`` let a method add a loss term (RLP-UML's multi-view loss).
+    ``trainer_cls`` and ``extra_columns`` let a method add a loss term (RLP-UML's multi-view loss);
+    ``launcher`` runs the same call on every rank of a launched process group (``mt.launch``).
     """
     from trl import RewardTrainer
 
     if not pairs:
         raise ValueError("the M-step has no pairs to train on (did the filter drop every pseudo-pair?)")
+    if launcher:
+        return run_launched("mt.mstep:train_reward_model", launcher, Path(output_dir) / "launch",
+                            init_path=init_path, pairs=pairs, cfg=cfg, models=models, output_dir=output_dir,
+                            seed=seed, trainer_cls=trainer_cls, extra_columns=extra_columns)
+    # The config first: under DeepSpeed ZeRO-3 it must exist when the model loads, so loading shards.
+    args = reward_config(cfg, str(output_dir / "trainer"), seed, len(pairs))
     tokenizer = load_tokenizer(init_path, models.trust_remote_code)
     model = load_reward_model(init_path, models.dtype, models.attn_implementation, models.trust_remote_code)
     if model.config.pad_token_id is None:
         model.config.pad_token_id = tokenizer.pad_token_id
     model.train()
-    args = reward_config(cfg, str(output_dir / "trainer"), seed, len(pairs))
     trainer = (trainer_cls or RewardTrainer)(
         model=model,
         args=args,

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from .bench_cli import bench_app
 from .console import by_iteration, console, quiet_libraries, table, user_errors
 from .seam_cli import seam_app
 
@@ -21,6 +23,7 @@ app = typer.Typer(
 world_app = typer.Typer(help="The CPU gold-reward world: build it, inspect it.", no_args_is_help=True)
 app.add_typer(world_app, name="world")
 app.add_typer(seam_app, name="seam")
+app.add_typer(bench_app, name="bench")
 
 PresetOpt = Annotated[str | None, typer.Option("--preset", "-p", help="Preset name (tiny, paper) or a .toml path.")]
 ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="A TOML file layered over the preset.")]
@@ -41,6 +44,9 @@ def train(
     run_dir: Annotated[Path | None, typer.Option(help="Run directory (the run's state); default runs/<run.name>.")] = None,
     iterations: Annotated[int | None, typer.Option(help="Shortcut for --set run.iterations=N.")] = None,
     seed: Annotated[int | None, typer.Option(help="Shortcut for --set run.seed=N.")] = None,
+    launcher: Annotated[str | None, typer.Option(
+        help="Run the DPO and RM updates under this launcher, e.g. \"accelerate launch --config_file "
+             "reproduce/accelerate/multi_gpu_zero3.yaml\"; sampling and scoring stay in this process.")] = None,
     quiet: Annotated[bool, typer.Option(help="No progress bars.")] = False,
 ):
     """Run Mutual-Taught: E-step (DPO), model selection and stop rule, M-step (RM update), per iteration.
@@ -57,7 +63,7 @@ def train(
         target = run_dir or Path("runs") / cfg.run.name
         console.print(f"[bold]Mutual-Taught[/] run [cyan]{target}[/] (config {cfg.digest()}, seed {cfg.run.seed})")
         with Reporter(enabled=not quiet) as reporter:
-            result = run_mutual_taught(cfg, target, reporter)
+            result = run_mutual_taught(cfg, target, reporter, launcher=shlex.split(launcher) if launcher else None)
     console.print(by_iteration(result.rows, title=f"Mutual-Taught: {target}"))
     status = "stopped by the stop rule" if result.stopped else f"{result.iterations_done} iteration(s) done"
     console.print(f"{status}\nfinal policy: [cyan]{result.policy}[/]\nfinal reward model: [cyan]{result.reward}[/]\n"

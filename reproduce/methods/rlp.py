@@ -89,7 +89,8 @@ class RLP(MutualTaught):
         def train(ctx: StageContext):
             rows = read_jsonl(self.rd.path(train_path))
             out, metrics = train_reward_model(self.initial.reward, rows, self.cfg.mstep, self.cfg.models, ctx.dir,
-                                              ctx.seed, reporter=self.reporter, **self.trainer_kwargs())
+                                              ctx.seed, reporter=self.reporter, launcher=self.launcher,
+                                              **self.trainer_kwargs())
             return {"reward": ctx.rel(out)}, {**metrics, "rm_init": "base", "rlp_variant": self.variant}
 
         return self.stage(t, "mstep_train", train)["reward"]

@@ -122,7 +122,7 @@ class SPPO(MutualTaught):
                      "loss_weights": [1.0 if o.variant == "sppo_hard" else 0.5]}
         return train_dpo(models.policy, pairs, self.cfg.estep, self.cfg.models, ctx.dir / "candidates", ctx.seed,
                          trainer_cls=sppo_trainer_cls(o.beta), reporter=self.reporter, extra_columns=(
-                             "target_chosen", "target_rejected"), dpo_overrides=overrides)
+                             "target_chosen", "target_rejected"), dpo_overrides=overrides, launcher=self.launcher)
 
 
 register(MethodSpec(
