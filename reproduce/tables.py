@@ -125,8 +125,12 @@ def by_method(results: list[CellResult]) -> dict[str, list[CellResult]]:
 
 
 def initial_row(results: list[CellResult]) -> dict[str, Any]:
-    """pi_0 and r_0, as measured by the iteration-0 evaluation every run performs."""
+    """pi_0 and r_0, as measured by the iteration-0 evaluation of a method that starts from them."""
+    from .methods import METHODS
+
     for r in results:
+        if r.method in METHODS and not METHODS.get(r.method).starts_at_initial:
+            continue  # e.g. Meta-Rewarding's iteration 0 is its judge-trained policy
         for row in r.rows:
             if row["iteration"] == 0:
                 return row

@@ -36,8 +36,19 @@ def test_published_rows_need_a_source(tmp_path):
 def test_every_table_method_is_registered_with_a_citation():
     from reproduce.tables import TABLE_METHODS
 
-    for name in {m for ms in TABLE_METHODS.values() for m in ms} - {"meta-rewarding"}:
+    for name in {m for ms in TABLE_METHODS.values() for m in ms}:
         assert METHODS.get(name).citation
+
+
+def test_initial_row_comes_from_a_method_that_starts_at_pi0():
+    from reproduce.tables import initial_row
+
+    def cell(method, gold):
+        return CellResult(method, 0, "run", "digest", {}, [{"iteration": 0, "gold_mean": gold}], 1, False, 0, "")
+
+    # Meta-Rewarding's iteration 0 is its judge-trained policy, not pi_0: it must not become the initial row.
+    assert initial_row([cell("meta-rewarding", 0.5), cell("mutual-taught", 0.6)])["gold_mean"] == 0.6
+    assert initial_row([cell("meta-rewarding", 0.5)]) == {}
 
 
 def test_cells_share_everything_but_what_defines_the_method(tmp_path):

@@ -22,6 +22,7 @@ class MethodSpec:
     overrides: tuple[str, ...] = ()  # config changes that make the method what it is
     options: dict = field(default_factory=dict)  # defaults for cfg.method, checked by the runner
     notes: str = ""  # substitutions on the gold world, stated in every result
+    starts_at_initial: bool = True  # its iteration-0 models are pi_0 and r_0 (the tables' "initial" row)
 
 
 METHODS: Registry[MethodSpec] = Registry("method")
