@@ -34,7 +34,7 @@ from mt.progress import QUIET, Reporter
 from mt.records import InputError, iter_jsonl, read_json, write_json
 
 from .judges import CachedJudge, Judge, JudgeRequest
-from .registry import Benchmark, BenchRequest, register
+from .registry import Benchmark, BenchRequest, known_options, register
 
 HUB_ID = "tatsu-lab/alpaca_eval"
 HUB_CONFIG = "alpaca_eval_gpt4_baseline"
@@ -200,23 +200,22 @@ def generation_config(request: BenchRequest, name: str, examples: Sequence[Examp
 
 def generate_outputs(request: BenchRequest, examples: Sequence[Example], name: str, top_p: float = 1.0,
                      reporter: Reporter = QUIET) -> tuple[list[dict[str, str]], dict[str, Any]]:
-    """One answer per instruction (a single user turn through the model's chat template), as model_outputs.json."""
-    from mt.generate import Sampling, load_generator
+    """One answer per instruction (a single user turn through the model's chat template), as model_outputs.json.
+
+    Answers are saved chunk by chunk under --out, so a killed run resumes with the missing ones.
+    """
+    from mt.generate import Sampling
+
+    from .answers import generate_answers
 
     sampling = Sampling(n=1, temperature=request.temperature, top_p=top_p,
                         max_new_tokens=request.max_new_tokens, seed=request.seed)
-    generator = load_generator(request.backend, request.model, dtype=request.dtype,
-                               batch_size=request.batch_size, seed=request.seed)
-    try:
-        with reporter.task("alpaca-eval: generating", len(examples)) as advance:
-            prompts = [[{"role": "user", "content": e.instruction}] for e in examples]
-            completions = generator.generate(prompts, sampling, advance)
-    finally:
-        generator.close()
-    outputs = [{"instruction": e.instruction, "output": c[0].text, "generator": name, "dataset": e.dataset}
-               for e, c in zip(examples, completions, strict=True)]
-    stats = generator.stats
-    return outputs, {"new_tokens": stats.new_tokens, "unfinished": stats.unfinished, "seconds": stats.seconds}
+    prompts = [(e.instruction, [{"role": "user", "content": e.instruction}]) for e in examples]
+    answers, stats = generate_answers(request, prompts, sampling, Path(request.out) / "generation_progress.jsonl",
+                                      "alpaca-eval: generating", reporter)
+    outputs = [{"instruction": e.instruction, "output": answers[e.instruction]["text"], "generator": name,
+                "dataset": e.dataset} for e in examples]
+    return outputs, stats
 
 
 def read_outputs(path: str | Path, examples: Sequence[Example], name: str | None) -> list[dict[str, str]]:
@@ -578,16 +577,7 @@ class Options:
 
     @classmethod
     def parse(cls, options: dict[str, str]) -> Options:
-        unknown = sorted(set(options) - set(OPTIONS_HELP))
-        if unknown:
-            raise InputError(f"alpaca-eval: unknown --option {unknown[0]!r}; known: {', '.join(sorted(OPTIONS_HELP))}")
-        values: dict[str, Any] = {k: v for k, v in options.items() if v != ""}
-        for key, kind in (("swap_seed", int), ("top_p", float)):
-            if key in values:
-                try:
-                    values[key] = kind(values[key])
-                except ValueError:
-                    raise InputError(f"--option {key}={values[key]!r}: expected {kind.__name__}") from None
+        values = known_options("alpaca-eval", options, OPTIONS_HELP, {"swap_seed": int, "top_p": float})
         if "leaderboard_models" in values:
             values["leaderboard_models"] = tuple(m.strip() for m in values["leaderboard_models"].split(",") if m)
         return cls(**values)
@@ -596,14 +586,17 @@ class Options:
 def _model_outputs(request: BenchRequest, opts: Options, examples: Sequence[Example], name: str,
                    reporter: Reporter) -> tuple[list[dict[str, str]], dict[str, Any]]:
     """Outputs read from --option outputs, reused from an identical earlier run, or generated now."""
-    if opts.outputs:
-        return read_outputs(opts.outputs, examples, opts.name), {"source": str(opts.outputs)}
     out = Path(request.out)
-    config = generation_config(request, name, examples, opts.top_p)
     meta, saved = out / "generation.json", out / "model_outputs.json"
+    if opts.outputs:
+        given = read_outputs(opts.outputs, examples, opts.name)
+        meta.unlink(missing_ok=True)  # run() copies these over model_outputs.json: the old record no longer fits
+        return given, {"source": str(opts.outputs)}
+    config = generation_config(request, name, examples, opts.top_p)
     if meta.exists() and saved.exists() and read_json(meta).get("config") == config:
         return read_outputs(saved, examples, name), {"source": "reused", "config": config}
     outputs, stats = generate_outputs(request, examples, name, opts.top_p, reporter)
+    meta.unlink(missing_ok=True)  # a kill between the two writes must not pair new outputs with an old config
     write_json(saved, outputs)
     write_json(meta, {"config": config, "stats": stats})
     return outputs, {"source": "generated", "config": config, **stats}

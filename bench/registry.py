@@ -47,6 +47,24 @@ class Benchmark:
 BENCHMARKS: Registry[Benchmark] = Registry("benchmark")
 
 
+def known_options(benchmark: str, options: dict[str, str], known: dict[str, str],
+                  casts: dict[str, type] | None = None) -> dict[str, Any]:
+    """The non-empty --option values, cast to their types; an unknown key or a bad value is one error."""
+    from mt.records import InputError
+
+    unknown = sorted(set(options) - set(known))
+    if unknown:
+        raise InputError(f"{benchmark}: unknown --option {unknown[0]!r}; known: {', '.join(sorted(known))}")
+    values: dict[str, Any] = {k: v for k, v in options.items() if v != ""}
+    for key, kind in (casts or {}).items():
+        if key in values:
+            try:
+                values[key] = kind(values[key])
+            except ValueError:
+                raise InputError(f"{benchmark}: --option {key}={values[key]!r}: expected {kind.__name__}") from None
+    return values
+
+
 def register(benchmark: Benchmark) -> Benchmark:
     return BENCHMARKS.register(benchmark.name)(benchmark)
 
