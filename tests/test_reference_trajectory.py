@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from reference_run import RECORD, environment, run_reference
 
 pytestmark = pytest.mark.slow
