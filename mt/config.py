@@ -39,6 +39,13 @@ def _f(default: Any = dataclasses.MISSING, *, help: str, reconstructed: bool = F
 class RunConfig:
     name: str = _f("mutual-taught", help="Run name; the run directory defaults to runs/<name>.")
     seed: int = _f(42, help="Seed for splits, sampling and training; each stage derives its own from it.")
+    env: str = _f(
+        "prompts",
+        help="Where prompts and initial models come from and how a run is evaluated: prompts = data.prompts and "
+        "models.*, no evaluation; world = the CPU gold world (its prompts, pi_0, r_0, gold measurements each "
+        "iteration); benchmarks = data.prompts and models.*, the final models benchmarked as [bench] says.",
+        choices=["prompts", "world", "benchmarks"],
+    )
     iterations: int = _f(
         2,
         help="Maximum EM iterations. The paper's main result is its 2nd iteration (S2); the stop rule may end sooner.",
@@ -62,7 +69,7 @@ class ModelsConfig:
 class DataConfig:
     prompts: str = _f(
         "HuggingFaceH4/ultrafeedback_binarized",
-        help="Prompt source: a hub dataset id, a local .jsonl/.json/.csv/.parquet file, or 'world' for the gold world.",
+        help="Prompt source: a hub dataset id or a local .jsonl/.json/.csv/.parquet file (unused by run.env=world).",
     )
     hub_split: str = _f("train_prefs", help="Split read when `prompts` is a hub id or a dataset folder.")
     prompt_column: str = _f("prompt", help="Column holding the prompt text.")
@@ -156,6 +163,12 @@ class MStepConfig(UpdateConfig):
                    reconstructed=True, choices=["previous", "base"])
     include_estep_pairs: bool = _f(True, help="Add the E-step's RM-labelled pairs to the RM's training data.",
                                    reconstructed=True)
+    labels: str = _f(
+        "pseudo",
+        help="Who orients the M-step pairs: pseudo = y_t beats y_{t-1} (the paper); gold = the gold reward (an "
+        "oracle control; needs the gold world); random = a coin flip (a no-information control).",
+        choices=["pseudo", "gold", "random"],
+    )
     heldout_fraction: float = _f(0.05, help="Fraction of the stage's pairs held out to report RM accuracy.")
     samples_per_prompt: int = _f(1, help="Pseudo-pairs per RM-split prompt (y_t, y_{t-1} sampled this many times).")
 
@@ -243,10 +256,6 @@ class MTConfig:
 
     def digest(self) -> str:
         return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:12]
-
-    @property
-    def uses_world(self) -> bool:
-        return self.data.prompts == "world"
 
 
 def _check_choices(obj: Any, prefix: str = "") -> None:

@@ -11,10 +11,14 @@ import json
 import random
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .chat import as_messages
-from .records import InputError, iter_jsonl
+from .records import InputError, iter_jsonl, read_jsonl, write_jsonl
+
+if TYPE_CHECKING:
+    from .method import Run
+    from .rundir import StageContext
 
 LOCAL_SUFFIXES = {".jsonl": "json", ".json": "json", ".csv": "csv", ".parquet": "parquet"}
 
@@ -134,3 +138,27 @@ def split_prompts(prompts: list[dict[str, Any]], num_parts: int, selection_size:
 def part_for(iteration: int, schedule: list[int]) -> str:
     """The part a PM or RM update of ``iteration`` (1-based) uses: the schedule is cycled."""
     return f"part_{schedule[(iteration - 1) % len(schedule)]}"
+
+
+def prepare_splits(run: Run) -> dict[str, list[dict[str, Any]]]:
+    """The ``data`` stage: the environment's prompts, too-long ones dropped, cut into the run's splits."""
+
+    def stage(ctx: StageContext):
+        d = run.cfg.data
+        prompts, fixed = run.env.prompts()
+        lengths = run.engine.prompt_tokens(run.initial.policy, [p["prompt"] for p in prompts])
+        kept = [p for p, n in zip(prompts, lengths, strict=True) if n <= d.max_prompt_tokens]
+        if fixed is not None:  # the environment fixed its own selection set (the gold world does)
+            splits = split_prompts(kept, d.num_parts, 0, ctx.seed, d.max_prompts)
+            splits["selection"] = fixed["selection"]
+        else:
+            splits = split_prompts(kept, d.num_parts, d.selection_size, ctx.seed, d.max_prompts)
+        result = {}
+        for name, rows in splits.items():
+            write_jsonl(ctx.dir / f"{name}.jsonl", rows)
+            result[name] = ctx.rel(ctx.dir / f"{name}.jsonl")
+        metrics = {"prompts_loaded": len(prompts), "prompts_dropped_too_long": len(prompts) - len(kept),
+                   **{f"size_{k}": len(v) for k, v in splits.items()}}
+        return result, metrics
+
+    return {k: read_jsonl(run.engine.rd.path(v)) for k, v in run.engine.stage(None, "data", stage).items()}

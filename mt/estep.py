@@ -1,116 +1,91 @@
-"""E-step update: DPO from pi_{t-1} on RM-labelled pairs, with TRL's DPOTrainer.
+"""E-step: sample K responses from pi_{t-1}, label them, build one preference pair per prompt, DPO.
 
-The reference is pi_{t-1} (TRL reloads the starting checkpoint when ``ref_model`` is None) or a
-fixed pi_0. A candidate checkpoint is saved every ``save_steps`` optimiser steps and at the end;
-model selection chooses among them.
+Four stages, each resumable: ``estep_generate`` (K samples per prompt of the PM part),
+``estep_score`` (Mutual-Taught labels with the current RM r_{t-1}), ``estep_pairs`` (the pair rule,
+``mt.pair_rule``) and ``estep_train`` (DPO from pi_{t-1}; its checkpoints are the candidates of model
+selection). A method changes who labels, how pairs are built or how the policy is updated by
+giving other parts (``mt.method.Method``); the stages stay the same.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .config import EStepConfig, ModelsConfig
-from .launch import run_launched
-from .modeling import load_causal_lm, load_tokenizer, release_memory
-from .progress import QUIET, Reporter, RichTrainerCallback, quiet_trainer
-from .trainer_args import log_summary, training_kwargs
+from .engine import Models
+from .pair_rule import build_pairs
+from .records import read_jsonl, write_jsonl
+from .rundir import StageContext
 
-DPO_METRICS = {
-    "rewards/accuracies": "dpo_reward_accuracy",
-    "rewards/margins": "dpo_reward_margin",
-    "rewards/chosen": "dpo_reward_chosen",
-    "rewards/rejected": "dpo_reward_rejected",
-}
+if TYPE_CHECKING:
+    from .method import Method, Run
 
 
-def preference_dataset(pairs: list[dict[str, Any]], extra_columns: tuple[str, ...] = ()):
-    """Conversational rows, so TRL renders them with the model's chat template as generation does."""
-    from datasets import Dataset
-
-    return Dataset.from_list([
-        {
-            "prompt": p["prompt"],
-            "chosen": [{"role": "assistant", "content": p["chosen"]}],
-            "rejected": [{"role": "assistant", "content": p["rejected"]}],
-            **{c: p[c] for c in extra_columns},
-        }
-        for p in pairs
-    ])
+# ---------------------------------------------------------------- Mutual-Taught's parts
+def rm_labels(run: Run, t: int, models: Models, rows: list[dict], ctx: StageContext) -> tuple[list[list[float]], dict]:
+    """One number per response, higher = better: the current reward model r_{t-1}'s score."""
+    return run.engine.score_rows(models.reward, rows, f"iter {t} E-step: scoring with r_{t - 1}"), {}
 
 
-def dpo_config(cfg: EStepConfig, output_dir: str, seed: int, num_examples: int, **overrides: Any):
-    from trl import DPOConfig
-
-    kwargs = training_kwargs(cfg, output_dir, seed, num_examples)
-    kwargs.update(
-        beta=cfg.beta,
-        loss_type=[cfg.loss_type],
-        save_strategy="steps",
-        save_steps=cfg.save_steps,
-    )
-    kwargs.update(overrides)
-    return DPOConfig(**kwargs)
+def gold_labels(run: Run, t: int, models: Models, rows: list[dict], ctx: StageContext) -> tuple[list[list[float]], dict]:
+    """The environment's gold reward of each response: an ideal annotator (a control; the gold world only)."""
+    if run.env.gold is None:
+        raise ValueError(f"environment {run.env.name!r} has no gold reward to label with")
+    return [[run.env.gold(r, resp["text"]) for resp in r["responses"]] for r in rows], {"labeller": "gold"}
 
 
-def train_dpo(
-    policy_path: str,
-    pairs: list[dict[str, Any]],
-    cfg: EStepConfig,
-    models: ModelsConfig,
-    output_dir: Path,
-    seed: int,
-    reference_path: str | None = None,
-    trainer_cls=None,
-    reporter: Reporter = QUIET,
-    extra_columns: tuple[str, ...] = (),
-    dpo_overrides: dict[str, Any] | None = None,
-    launcher: Sequence[str] | None = None,
-) -> tuple[list[Path], dict[str, Any]]:
-    """Train and return the candidate checkpoint folders (in step order) and the training metrics.
+def rule_pairs(run: Run, t: int, scored: list[dict]) -> tuple[list[dict], dict]:
+    """The configured pair rule (``estep.pair_rule``) over each prompt's scored responses."""
+    rule = run.cfg.estep.pair_rule
+    pairs, stats = build_pairs(scored, rule)
+    return pairs, {**stats.as_dict(), "pair_rule": rule}
 
-    ``trainer_cls``, ``extra_columns`` and ``dpo_overrides`` let a method change the loss (SPPO) while
-    keeping everything else of the E-step as it is. With ``launcher`` (e.g. ``accelerate launch ...``)
-    the same call runs on every rank of a launched process group (``mt.launch``).
-    """
-    from trl import DPOTrainer
 
-    if not pairs:
-        raise ValueError("the E-step has no preference pairs to train on (every prompt's rewards tied?)")
-    if launcher:
-        return run_launched("mt.estep:train_dpo", launcher, Path(output_dir) / "launch", policy_path=policy_path,
-                            pairs=pairs, cfg=cfg, models=models, output_dir=output_dir, seed=seed,
-                            reference_path=reference_path, trainer_cls=trainer_cls, extra_columns=extra_columns,
-                            dpo_overrides=dpo_overrides)
-    # The config first: under DeepSpeed ZeRO-3 it must exist when the model loads, so loading shards.
-    args = dpo_config(cfg, str(output_dir), seed, len(pairs), **(dpo_overrides or {}))
-    tokenizer = load_tokenizer(policy_path, models.trust_remote_code)
-    model = load_causal_lm(policy_path, models.dtype, models.attn_implementation, models.trust_remote_code)
-    model.train()
-    ref_model = None
-    if reference_path is not None and reference_path != policy_path:
-        ref_model = load_causal_lm(reference_path, models.dtype, models.attn_implementation, models.trust_remote_code)
-    trainer = (trainer_cls or DPOTrainer)(
-        model=model,
-        ref_model=ref_model,
-        args=args,
-        train_dataset=preference_dataset(pairs, extra_columns),
-        processing_class=tokenizer,
-        callbacks=[RichTrainerCallback(reporter, "E-step DPO")],
-    )
-    quiet_trainer(trainer)
-    trainer.train()
-    metrics = log_summary(trainer.state.log_history, DPO_METRICS)
-    metrics["dpo_steps"] = trainer.state.global_step
-    used = trainer.train_dataset
-    metrics["dpo_pairs_used"] = len(used)
-    metrics["dpo_pairs_dropped_prompt_too_long"] = len(pairs) - len(used)
-    metrics["dpo_pairs_truncated"] = sum(
-        len(p) + max(len(c), len(r)) > cfg.max_length
-        for p, c, r in zip(used["prompt_ids"], used["chosen_ids"], used["rejected_ids"], strict=True)
-    )
-    candidates = sorted(Path(output_dir).glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
-    del trainer, model, ref_model
-    release_memory()
-    return candidates, metrics
+def dpo_update(run: Run, t: int, models: Models, pairs: list[dict], ctx: StageContext) -> tuple[list[Path], dict]:
+    """DPO from the iteration's starting policy; the reference is that policy (paper) or pi_0."""
+    reference = None if run.cfg.estep.reference == "previous" else run.initial.policy
+    return run.engine.train_dpo(models.policy, pairs, ctx.dir / "candidates", ctx.seed, reference_path=reference)
+
+
+@dataclass(frozen=True)
+class SampledPairs:
+    """Pairs from the policy's own samples: sample K, label, apply the pair rule (three stages)."""
+
+    def __call__(self, run: Run, method: Method, t: int, models: Models, prompts: list[dict]) -> list[dict]:
+        k = run.cfg.sampling.k
+        samples = run.engine.sample_stage(t, "estep_generate", models.policy, prompts, k,
+                                          f"iter {t} E-step: sampling K={k}")
+
+        def score(ctx: StageContext):
+            rows = read_jsonl(run.engine.rd.path(samples))
+            rewards, extra = method.label(run, t, models, rows, ctx)
+            for r, rs in zip(rows, rewards, strict=True):
+                for resp, value in zip(r["responses"], rs, strict=True):
+                    resp["reward"] = value
+            write_jsonl(ctx.dir / "scored.jsonl", rows)
+            flat = [v for rs in rewards for v in rs]
+            return {"scored": ctx.rel(ctx.dir / "scored.jsonl")}, {"reward_mean": sum(flat) / len(flat), **extra}
+
+        scored = run.engine.stage(t, "estep_score", score)["scored"]
+
+        def pairs(ctx: StageContext):
+            built, stats = method.make_pairs(run, t, read_jsonl(run.engine.rd.path(scored)))
+            write_jsonl(ctx.dir / "pairs.jsonl", built)
+            return {"pairs": ctx.rel(ctx.dir / "pairs.jsonl")}, stats
+
+        return read_jsonl(run.engine.rd.path(run.engine.stage(t, "estep_pairs", pairs)["pairs"]))
+
+
+# ---------------------------------------------------------------- the step
+def estep(run: Run, method: Method, t: int, models: Models, prompts: list[dict]) -> tuple[list[str], list[dict]]:
+    """The E-step of iteration t: its preference pairs, then the DPO update; returns (candidates, pairs)."""
+    pairs = method.pair_source(run, method, t, models, prompts)
+    if method.extra_pairs is not None:
+        pairs = pairs + method.extra_pairs(run, method, t, models)
+
+    def train(ctx: StageContext) -> tuple[dict[str, Any], dict[str, Any]]:
+        candidates, metrics = method.policy_update(run, t, models, pairs, ctx)
+        return {"candidates": [ctx.rel(c) for c in candidates]}, metrics
+
+    return run.engine.stage(t, "estep_train", train)["candidates"], pairs

@@ -9,6 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .engine import Models
+from .records import write_jsonl
+from .rundir import StageContext
+
+if TYPE_CHECKING:
+    from .method import Run
 
 
 def win_rate(candidate_rewards: Sequence[float], previous_rewards: Sequence[float]) -> float:
@@ -36,3 +45,35 @@ def decide(win_rates: dict[str, float], tau: float, stop_rule: bool = True) -> D
     if stop_rule and rate < tau:
         return Decision(best, rate, True, f"best win rate {rate:.3f} < tau {tau}: keep pi_(t-1) and stop")
     return Decision(best, rate, False, f"keep {best} (win rate {rate:.3f})")
+
+
+def select(run: Run, t: int, models: Models, candidates: list[str], selection: list[dict]) -> dict[str, Any]:
+    """The ``select`` stage: {"policy": the kept candidate, "win_rate", "stop"}."""
+    cfg, engine = run.cfg, run.engine
+
+    def stage(ctx: StageContext):
+        # One sampling seed for every model: candidates are compared on common random numbers.
+        sampling = engine.sampling(1, ctx.seed, cfg.select.temperature)
+        names = candidates if cfg.select.enabled else candidates[-1:]
+        answers = {}
+        for name in ["previous", *names]:
+            path = models.policy if name == "previous" else engine.abs(name)
+            outs, _ = engine.generate(path, selection, sampling, f"iter {t} selection: {Path(name).name}")
+            answers[name] = [o[0]["text"] for o in outs]
+        prompts = [r["prompt"] for r in selection]
+        rewards = {name: engine.score(models.reward, prompts, texts, f"iter {t} selection: judging")
+                   for name, texts in answers.items()}
+        rates = {name: win_rate(rewards[name], rewards["previous"]) for name in names}
+        decision = decide(rates, cfg.select.tau, cfg.select.stop_rule)
+        write_jsonl(ctx.dir / "answers.jsonl", [
+            {"id": r["id"], **{f"{Path(n).name}": {"text": answers[n][i], "reward": rewards[n][i]} for n in answers}}
+            for i, r in enumerate(selection)
+        ])
+        result = {"policy": decision.best, "win_rate": decision.win_rate, "stop": decision.stop}
+        metrics = {"win_rates": {Path(n).name: v for n, v in rates.items()},
+                   "selected": Path(decision.best).name, "selected_win_rate": decision.win_rate,
+                   "stop": decision.stop, "decision": decision.reason, "tau": cfg.select.tau,
+                   "selection_enabled": cfg.select.enabled}
+        return result, metrics
+
+    return engine.stage(t, "select", stage)

@@ -44,27 +44,38 @@ def train(
     run_dir: Annotated[Path | None, typer.Option(help="Run directory (the run's state); default runs/<run.name>.")] = None,
     iterations: Annotated[int | None, typer.Option(help="Shortcut for --set run.iterations=N.")] = None,
     seed: Annotated[int | None, typer.Option(help="Shortcut for --set run.seed=N.")] = None,
+    method: Annotated[str, typer.Option(
+        "--method", "-m", help="A registered method (`mt-repro methods` lists them); its defining settings apply "
+                               "over yours.")] = "mutual-taught",
     launcher: Annotated[str | None, typer.Option(
         help="Run the DPO and RM updates under this launcher, e.g. \"accelerate launch --config_file "
              "reproduce/accelerate/multi_gpu_zero3.yaml\"; sampling and scoring stay in this process.")] = None,
     quiet: Annotated[bool, typer.Option(help="No progress bars.")] = False,
 ):
-    """Run Mutual-Taught: E-step (DPO), model selection and stop rule, M-step (RM update), per iteration.
+    """Run Mutual-Taught (or another registered method): E-step (DPO), model selection and stop rule, M-step
+    (RM update), per iteration.
 
     Rerunning the same command resumes at the first unfinished stage.
     """
     quiet_libraries()
-    from mt.loop import run_mutual_taught
     from mt.progress import Reporter
+
+    from .methods import METHODS
+    from .recipes import method_overrides
+    from .runner import run_method
 
     extra = [f"run.iterations={iterations}"] * (iterations is not None) + [f"run.seed={seed}"] * (seed is not None)
     with user_errors():
-        cfg = _load(preset, config, overrides, extra)
+        spec = METHODS.get(method)
+        settings, ignored = method_overrides(spec, [*(overrides or []), *extra])
+        if ignored:
+            console.print(f"[yellow]{method} defines {', '.join(ignored)} itself; your setting is not used[/]")
+        cfg = _load(preset, config, settings)
         target = run_dir or Path("runs") / cfg.run.name
-        console.print(f"[bold]Mutual-Taught[/] run [cyan]{target}[/] (config {cfg.digest()}, seed {cfg.run.seed})")
+        console.print(f"[bold]{method}[/] run [cyan]{target}[/] (config {cfg.digest()}, seed {cfg.run.seed})")
         with Reporter(enabled=not quiet) as reporter:
-            result = run_mutual_taught(cfg, target, reporter, launcher=shlex.split(launcher) if launcher else None)
-    console.print(by_iteration(result.rows, title=f"Mutual-Taught: {target}"))
+            result = run_method(cfg, method, target, reporter, launcher=shlex.split(launcher) if launcher else None)
+    console.print(by_iteration(result.rows, title=f"{method}: {target}"))
     status = "stopped by the stop rule" if result.stopped else f"{result.iterations_done} iteration(s) done"
     console.print(f"{status}\nfinal policy: [cyan]{result.policy}[/]\nfinal reward model: [cyan]{result.reward}[/]\n"
                   f"metrics: {target / 'metrics.jsonl'}")

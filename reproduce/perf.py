@@ -115,7 +115,7 @@ def trained_tokens(ds, args) -> int:
 def estep_ours(inp: BenchInputs, out_dir: Path) -> dict[str, Any]:
     from trl import DPOTrainer
 
-    from mt.estep import train_dpo
+    from mt.updates import train_dpo
 
     sink: dict[str, Any] = {}
     start = time.perf_counter()
@@ -131,7 +131,7 @@ def estep_bare(inp: BenchInputs, out_dir: Path) -> dict[str, Any]:
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl import DPOTrainer
 
-    from mt.estep import dpo_config
+    from mt.updates import dpo_config
     from mt.modeling import torch_dtype
 
     start = time.perf_counter()
@@ -151,7 +151,7 @@ def estep_bare(inp: BenchInputs, out_dir: Path) -> dict[str, Any]:
 def mstep_ours(inp: BenchInputs, out_dir: Path) -> dict[str, Any]:
     from trl import RewardTrainer
 
-    from mt.mstep import train_reward_model
+    from mt.updates import train_reward_model
 
     sink: dict[str, Any] = {}
     start = time.perf_counter()
@@ -168,7 +168,7 @@ def mstep_bare(inp: BenchInputs, out_dir: Path) -> dict[str, Any]:
     from trl import RewardTrainer
 
     from mt.modeling import torch_dtype
-    from mt.mstep import reward_config
+    from mt.updates import reward_config
 
     start = time.perf_counter()
     tokenizer = AutoTokenizer.from_pretrained(inp.reward)

@@ -57,12 +57,18 @@ class Cell:
         return f"{self.method.name} (seed {self.seed})"
 
 
-def cell_config(recipe: Recipe, spec: MethodSpec, seed: int, user: list[str]) -> tuple[MTConfig, list[str], list[str]]:
+def method_overrides(spec: MethodSpec, user: list[str], recipe: list[str] = ()) -> tuple[list[str], list[str]]:
+    """(overrides, ignored): the method's option values, the recipe's and the user's settings, then the settings
+    that define the method, which overrule a user setting of the same key (returned as ignored)."""
     defining = {o.split("=", 1)[0].strip() for o in spec.overrides}
     ignored = [o for o in user if o.split("=", 1)[0].strip() in defining]
-    options = [f"method.{k}={_toml(v)}" for k, v in spec.options.items()]
-    overrides = [*options, *recipe.method_overrides.get(spec.name, []), *(o for o in user if o not in ignored),
-                 *spec.overrides, f"run.seed={seed}", f"run.name={spec.name}"]
+    options = [f"method.{k}={_toml(v)}" for k, v in spec.option_values.items()]
+    return [*options, *recipe, *(o for o in user if o not in ignored), *spec.overrides], ignored
+
+
+def cell_config(recipe: Recipe, spec: MethodSpec, seed: int, user: list[str]) -> tuple[MTConfig, list[str], list[str]]:
+    overrides, ignored = method_overrides(spec, user, recipe.method_overrides.get(spec.name, []))
+    overrides += [f"run.seed={seed}", f"run.name={spec.name}"]
     return load_config(recipe.preset, overrides=overrides), overrides, ignored
 
 

@@ -8,7 +8,6 @@ mean gold reward, RM accuracy against gold); they are never presented as AlpacaE
 from __future__ import annotations
 
 import statistics
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,11 +15,12 @@ from typing import Any
 import pandas as pd
 
 from mt.progress import QUIET, Reporter
-from mt.records import read_json, write_json
+from mt.records import write_json
 
 from .published import load_published
 from .recipes import Cell, Recipe
 from .render import write_table
+from .runner import run_method
 
 TABLE_METHODS = {
     "table1": ["offline-dpo", "offline-dpo-rm", "meta-rewarding", "sppo", "iterative-dpo", "mt-no-rm-update",
@@ -58,20 +58,13 @@ class CellResult:
 
 def run_cell(cell: Cell, reporter: Reporter = QUIET) -> CellResult:
     """Run (or resume, or read back) one method at one seed."""
-    hooks = None
-    if cell.config.uses_world:
-        from mt.world.hooks import world_hooks
+    from mt.rundir import RunDir
 
-        hooks = world_hooks(cell.config, reporter)
-    runner = cell.method.runner(cell.config, cell.run_dir, reporter, hooks)
-    try:
-        result = runner.run()
-    finally:
-        runner.close()
+    result = run_method(cell.config, cell.method.name, cell.run_dir, reporter)
     rows = result.rows
     final_row = next((r for r in rows if r["iteration"] == result.iterations_done), rows[-1] if rows else {})
     return CellResult(cell.method.name, cell.seed, str(cell.run_dir), cell.config.digest(), dict(final_row), rows,
-                      result.iterations_done, result.stopped, sampled_responses(runner.rd.records()),
+                      result.iterations_done, result.stopped, sampled_responses(RunDir(cell.run_dir).records()),
                       cell.method.notes)
 
 
@@ -87,16 +80,13 @@ def sampled_responses(records: list[dict[str, Any]]) -> int:
     return total
 
 
-def run_cells(cells: list[Cell], reporter: Reporter = QUIET,
-              on_done: Callable[[CellResult], None] | None = None) -> list[CellResult]:
+def run_cells(cells: list[Cell], reporter: Reporter = QUIET) -> list[CellResult]:
     results = []
     with reporter.task("table cells", len(cells)) as advance:
         for cell in cells:
             reporter.log(f"[bold]{cell.label}[/bold] -> {cell.run_dir}")
             res = run_cell(cell, reporter)
             results.append(res)
-            if on_done:
-                on_done(res)
             advance(1)
     return results
 
@@ -258,10 +248,6 @@ def _related_table(grouped: dict[str, list[CellResult]], init: dict[str, Any], w
 
 def save_results(results: list[CellResult], path: Path) -> None:
     write_json(path, [r.__dict__ for r in results])
-
-
-def load_results(path: Path) -> list[CellResult]:
-    return [CellResult(**r) for r in read_json(path)]
 
 
 # ---------------------------------------------------------------------------------------------- orchestration

@@ -1,7 +1,8 @@
-"""Shared fixtures: tiny models built in-process, and one gold world per test session.
+"""Shared fixtures: tiny models built in-process, and the gold worlds of a test session.
 
-Nothing here reaches a hub. The world is built once into a session cache folder (about two
-minutes on two cores) and reused by every test that needs trained models.
+Nothing here reaches a hub. ``world`` is the tiny preset's own world (minutes to build), used only
+by the tests of the world's calibration; ``small_world`` is a reduced world (seconds), used by every
+test that only needs a trained pi_0 and r_0 to exist. Each is built once per session.
 """
 
 from __future__ import annotations
@@ -51,3 +52,30 @@ def world(world_cache):
 
     cfg = load_config("tiny", overrides=[f"world.dir={world_cache / 'world'}"])
     return ensure_world(cfg.world)
+
+
+# A world with the tiny preset's shape but a fraction of its data and training: pi_0 and r_0 exist and are
+# better than random, which is all that end-to-end tests of the machinery need.
+SMALL_WORLD = ["world.train_prompts=240", "world.selection_prompts=20", "world.eval_prompts=30",
+               "world.rm_build_prompts=60", "world.rm_test_prompts=30", "world.sft_examples=4000",
+               "world.sft_steps=250", "world.rm_samples=4", "world.rm_epochs=2"]
+
+
+@pytest.fixture(scope="session")
+def small_world_overrides(world_cache) -> list[str]:
+    """``--set`` values that point the tiny preset at the small world."""
+    return [f"world.dir={world_cache / 'small-world'}", *SMALL_WORLD]
+
+
+@pytest.fixture(scope="session")
+def small_world_args(small_world_overrides) -> list[str]:
+    """The same as command-line options: --set KEY=VALUE for each."""
+    return [arg for o in small_world_overrides for arg in ("--set", o)]
+
+
+@pytest.fixture(scope="session")
+def small_world(small_world_overrides):
+    from mt.config import load_config
+    from mt.world import ensure_world
+
+    return ensure_world(load_config("tiny", overrides=small_world_overrides).world)

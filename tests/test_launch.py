@@ -51,7 +51,7 @@ LAUNCHERS = [
 @pytest.mark.slow
 @pytest.mark.parametrize("launcher", LAUNCHERS)
 def test_launched_rm_update_matches_in_process(tiny_models, tmp_path, launcher):
-    from mt.mstep import train_reward_model
+    from mt.updates import train_reward_model
 
     _, reward = tiny_models
     cfg = load_config("tiny")

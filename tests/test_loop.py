@@ -9,12 +9,13 @@ import torch
 from transformers import AutoModelForSequenceClassification
 
 from mt.config import load_config
-from mt.loop import MutualTaught, StageError, stage_seed
+from mt.engine import Engine
+from mt.loop import StageError, run_mutual_taught, stage_seed
 
 
 def small_config(tmp_path, policy, reward, prompts):
     return load_config("tiny", overrides=[
-        f"models.policy={policy}", f"models.reward={reward}", f"data.prompts={prompts}",
+        "run.env=prompts", f"models.policy={policy}", f"models.reward={reward}", f"data.prompts={prompts}",
         "data.selection_size=4", "sampling.k=3", "sampling.max_new_tokens=4", "estep.save_steps=1",
         "estep.global_batch_size=4", "estep.per_device_batch_size=4", "mstep.global_batch_size=4",
         "mstep.per_device_batch_size=4", "run.iterations=1", "select.tau=0.0",
@@ -30,11 +31,7 @@ def prompts(tmp_path):
 
 def test_one_iteration_on_a_prompt_file(tmp_path, tiny_models, prompts):
     cfg = small_config(tmp_path, *tiny_models, prompts)
-    loop = MutualTaught(cfg, tmp_path / "run")
-    try:
-        result = loop.run()
-    finally:
-        loop.close()
+    result = run_mutual_taught(cfg, tmp_path / "run")
     assert result.iterations_done == 1
     assert (tmp_path / "run" / "iter_1" / "mstep_train" / "model" / "model.safetensors").exists()
     data = json.loads((tmp_path / "run" / "data" / "DONE.json").read_text())["metrics"]
@@ -51,12 +48,8 @@ def test_non_finite_reward_stops_at_the_scoring_stage_and_keeps_finished_ones(tm
     from transformers import AutoTokenizer
 
     AutoTokenizer.from_pretrained(reward).save_pretrained(broken)
-    loop = MutualTaught(small_config(tmp_path, policy, broken, prompts), tmp_path / "run")
-    try:
-        with pytest.raises(StageError, match=r"stage iter_1/estep_score failed: FloatingPointError: .*non-finite"):
-            loop.run()
-    finally:
-        loop.close()
+    with pytest.raises(StageError, match=r"stage iter_1/estep_score failed: FloatingPointError: .*non-finite"):
+        run_mutual_taught(small_config(tmp_path, policy, broken, prompts), tmp_path / "run")
     assert (tmp_path / "run" / "iter_1" / "estep_generate" / "DONE.json").exists()
     assert not (tmp_path / "run" / "iter_1" / "estep_score").exists()
 
@@ -71,9 +64,9 @@ def test_a_second_process_cannot_share_the_run_dir(tmp_path, tiny_models, prompt
     from mt.rundir import RunDirError
 
     cfg = small_config(tmp_path, *tiny_models, prompts)
-    first = MutualTaught(cfg, tmp_path / "run")
+    first = Engine(cfg, tmp_path / "run")
     try:
         with pytest.raises(RunDirError, match="in use by another mt-repro process"):
-            MutualTaught(cfg, tmp_path / "run")
+            Engine(cfg, tmp_path / "run")
     finally:
         first.close()

@@ -9,10 +9,14 @@ from pathlib import Path
 
 import pytest
 
+from stubs import StubEngine, StubEnv
+
 from mt.config import load_config
-from mt.loop import Models, MutualTaught
+from mt.engine import Models
+from mt.method import Run
 from mt.records import InputError, write_jsonl
 from mt.rundir import StageContext
+from reproduce.methods import METHODS
 from reproduce.methods.meta_rewarding import (
     MetaRewarding,
     MetaRewardingOptions,
@@ -75,14 +79,22 @@ def completion(text: str) -> dict:
 
 
 @pytest.fixture
-def runner(tmp_path):
-    cfg = load_config("tiny", overrides=["method.n_judgments=2", "method.score_min=1"])
-    r = MetaRewarding(cfg, tmp_path / "run")
-    yield r
-    r.close()
+def run(tmp_path):
+    """A run on an engine with scripted models and an environment whose gold reward is a table."""
+    cfg = load_config(None, overrides=["run.env=prompts"])
+    engine = StubEngine(cfg, tmp_path / "run", {}, {})
+    env = StubEnv([], [], {"5": 1.0, "1": 0.0, "7": 0.0})
+    yield Run(engine, env, env.initial_models())
+    engine.close()
 
 
-def test_label_drops_and_counts_unparseable_judgments(runner, tmp_path):
+@pytest.fixture
+def parts():
+    return MetaRewarding(MetaRewardingOptions(n_judgments=2, score_min=1, judge_prompt="builtin:tiny",
+                                              meta_judge_prompt="builtin:tiny"))
+
+
+def test_label_drops_and_counts_unparseable_judgments(run, parts, tmp_path):
     rows = [{"id": "a", "prompt": [{"role": "user", "content": "add 2+3"}], "family": "add", "answer": "5",
              "responses": [completion("5"), completion("1"), completion("7")]}]
     canned = [["Right. Score: 5", "Right. Score: 5"], ["Poor. Score: 2", "garbled"], ["oops", "Score: 0"]]
@@ -93,10 +105,10 @@ def test_label_drops_and_counts_unparseable_judgments(runner, tmp_path):
         assert sampling.n == 2 and policy == "pi"  # the policy judges, N times per response
         return [[completion(t) for t in texts] for texts in canned], {"new_tokens": 0, "unfinished": 0}
 
-    runner.generate = fake_generate
-    ctx = StageContext(runner.rd, 1, "estep_score", tmp_path / "stage", 0)
+    run.engine.generate = fake_generate
+    ctx = StageContext(run.engine.rd, 1, "estep_score", tmp_path / "stage", 0)
     ctx.dir.mkdir()
-    rewards, metrics = runner.label(1, Models("pi", "rm"), rows, ctx)
+    rewards, metrics = parts.label(run, 1, Models("pi", "rm"), rows, ctx)
     assert seen[0]["prompt"][0]["content"] == "Rate: add 2+3 | 5"
     assert rewards == [[5.0, 2.0]]  # "7" had no valid judgment ("Score: 0" is outside 1-5): it leaves the row
     assert [r["text"] for r in rows[0]["responses"]] == ["5", "1"]
@@ -109,7 +121,7 @@ def test_label_drops_and_counts_unparseable_judgments(runner, tmp_path):
     for resp, value in zip(rows[0]["responses"], rewards[0], strict=True):
         resp["reward"] = value
     rows.append({**rows[0], "id": "b", "responses": rows[0]["responses"][:1]})
-    pairs, stats = runner.make_pairs(1, rows)
+    pairs, stats = parts.make_pairs(run, 1, rows)
     assert [(p["chosen"], p["rejected"]) for p in pairs] == [("5", "1")]
     assert stats["pairs_built"] == 1 and stats["pairs_skipped_too_few_judged"] == 1
     assert stats["actor_pair_gold_accuracy"] == 1.0
@@ -177,10 +189,8 @@ def test_unparseable_verdicts_are_dropped_and_long_chosen_judgments_too():
     assert pairs == [] and stats["judge_pairs_skipped_chosen_too_long"] == 1
 
 
-def test_judge_pairs_join_the_actor_pairs_only_in_iterations_one_and_two(runner, monkeypatch):
-    actor = [{"id": "a", "prompt": "q", "chosen": "x", "rejected": "y", "source": "actor"}]
-    monkeypatch.setattr(MutualTaught, "estep_pairs", lambda self, t, models, prompts: list(actor))
-    runner.meta_judge = lambda t, policy, reqs, seed: [
+def test_judge_pairs_join_the_actor_pairs_only_in_iterations_one_and_two(run, parts):
+    parts.meta_judge = lambda run_, t, policy, reqs, seed: [
         f"Winner: {'A' if score_of(a) > score_of(b) else 'B'}" for _, _, a, b in reqs]
 
     def scored(ctx):
@@ -189,26 +199,24 @@ def test_judge_pairs_join_the_actor_pairs_only_in_iterations_one_and_two(runner,
 
     sources = {}
     for t in (1, 2, 3):
-        runner.stage(t, "estep_score", scored)
-        sources[t] = [p["source"] for p in runner.estep_pairs(t, Models("pi", "rm"), [])]
-    assert sources == {1: ["actor", "judge"], 2: ["actor", "judge"], 3: ["actor"]}
-    assert runner.rd.is_done(2, "meta_judge") and not runner.rd.stage_dir(3, "meta_judge").exists()
+        run.engine.stage(t, "estep_score", scored)
+        sources[t] = [p["source"] for p in parts.judge_pairs(run, None, t, Models("pi", "rm"))]
+    assert sources == {1: ["judge"], 2: ["judge"], 3: []}
+    assert run.engine.rd.is_done(2, "meta_judge") and not run.engine.rd.stage_dir(3, "meta_judge").exists()
 
 
 def test_outside_the_world_the_judge_prompt_must_be_given(tmp_path):
+    spec = METHODS.get("meta-rewarding")
     with pytest.raises(InputError, match="method.judge_prompt"):
-        MetaRewarding(load_config("paper"), tmp_path / "run")
+        spec.method(load_config("paper"))
     prompt = tmp_path / "judge.txt"
     prompt.write_text("Judge {prompt} -> {response}. End with Score: k")
     meta = tmp_path / "meta.txt"
     meta.write_text("{prompt} {response} A={judgment_a} B={judgment_b}")
     cfg = load_config("paper", overrides=[f"method.judge_prompt={json.dumps(str(prompt))}",
                                           f"method.meta_judge_prompt={json.dumps(str(meta))}"])
-    runner = MetaRewarding(cfg, tmp_path / "run2")
-    try:
-        assert runner.judge_prompt("hi", "yo")[0]["content"] == "Judge hi -> yo. End with Score: k"
-    finally:
-        runner.close()
+    method = spec.method(cfg)
+    assert method.label.__self__.judge_prompt("hi", "yo")[0]["content"] == "Judge hi -> yo. End with Score: k"
 
 
 # ---------------------------------------------------------------- end to end on the gold world
@@ -217,12 +225,13 @@ def digest(folder: str | Path) -> str:
 
 
 @pytest.mark.slow
-def test_meta_rewarding_runs_on_the_gold_world(world, world_cache, tmp_path):
+def test_meta_rewarding_runs_on_the_gold_world(small_world, small_world_overrides, tmp_path):
+    world = small_world
     from mt.progress import QUIET
     from reproduce.recipes import load_recipe, plan
     from reproduce.tables import run_cell
 
-    user = [f"world.dir={world_cache / 'world'}", "data.max_prompts=60"]
+    user = [*small_world_overrides, "data.max_prompts=60"]
     (cell,) = plan(load_recipe("tiny"), ["meta-rewarding"], 1, tmp_path, user)
     result = run_cell(cell, QUIET)
     assert result.iterations_done == 3 and not result.stopped

@@ -34,7 +34,7 @@ def test_sppo_targets_per_variant():
 def test_sppo_trainer_loss_equals_the_released_formula(tiny_models, tmp_path, variant, weight):
     """With lr 0 the policy equals the reference, so the log-ratios are 0 and the loss is known exactly."""
     from mt.config import EStepConfig, ModelsConfig
-    from mt.estep import train_dpo
+    from mt.updates import train_dpo
     from reproduce.methods.sppo import sppo_trainer_cls
 
     beta = 0.1
@@ -56,13 +56,14 @@ def digest(folder: str) -> str:
 
 
 @pytest.mark.slow
-def test_iterative_dpo_never_changes_the_rm_and_sppo_runs(world, world_cache, tmp_path):
+def test_iterative_dpo_never_changes_the_rm_and_sppo_runs(small_world, small_world_overrides, tmp_path):
+    world = small_world
     from mt.progress import QUIET
     from reproduce.recipes import load_recipe, plan
     from reproduce.tables import run_cell
 
     rm_before = digest(world.reward)
-    user = [f"world.dir={world_cache / 'world'}", "data.max_prompts=90", "run.iterations=2"]
+    user = [*small_world_overrides, "data.max_prompts=90", "run.iterations=2"]
     cells = plan(load_recipe("tiny"), ["iterative-dpo", "sppo", "offline-dpo"], 1, tmp_path, user)
     results = {c.method.name: run_cell(c, QUIET) for c in cells}
     it = results["iterative-dpo"]
@@ -84,14 +85,14 @@ def test_iterative_dpo_never_changes_the_rm_and_sppo_runs(world, world_cache, tm
 
 
 @pytest.mark.slow
-def test_table1_command_writes_tables_and_curves(world, world_cache, tmp_path):
+def test_table1_command_writes_tables_and_curves(small_world, small_world_args, tmp_path):
     from typer.testing import CliRunner
 
     from reproduce.cli import app
 
     args = ["table1", "--preset", "tiny", "--seeds", "1", "-m", "mutual-taught", "-m", "mt-no-rm-update",
             "--runs", str(tmp_path / "runs"), "--out", str(tmp_path / "out"), "--quiet",
-            "--set", f"world.dir={world_cache / 'world'}", "--set", "data.max_prompts=90"]
+            *small_world_args, "--set", "data.max_prompts=90"]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     out = tmp_path / "out"
@@ -100,19 +101,23 @@ def test_table1_command_writes_tables_and_curves(world, world_cache, tmp_path):
     assert (out / "curves.png").read_bytes()[:4] == b"\x89PNG"
     assert "Not run here: offline-dpo" in (out / "table1.md").read_text()
     # A second invocation reads the finished cells back instead of training again.
+    runs = tmp_path / "runs"
+    before = {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in runs.glob("**/DONE.json")}
+    cells = (out / "cells.json").read_text()
     again = CliRunner().invoke(app, args)
-    assert again.exit_code == 0 and (out / "cells.json").exists()
+    assert again.exit_code == 0 and (out / "cells.json").read_text() == cells
+    assert {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in runs.glob("**/DONE.json")} == before
 
 
 @pytest.mark.slow
-def test_rlp_and_seam_filter_methods_run(world, world_cache, tmp_path):
+def test_rlp_and_seam_filter_methods_run(small_world, small_world_overrides, tmp_path):
     import json
 
     from mt.progress import QUIET
     from reproduce.recipes import load_recipe, plan
     from reproduce.tables import run_cell
 
-    user = [f"world.dir={world_cache / 'world'}", "data.max_prompts=60"]
+    user = [*small_world_overrides, "data.max_prompts=60"]
     recipe = load_recipe("tiny")
     cells = [*plan(recipe, ["rlp-spg", "rlp-uml"], 1, tmp_path, [*user, "method.human_pairs_limit=64"]),
              *plan(recipe, ["iterative-dpo-seam-filter"], 1, tmp_path, user)]

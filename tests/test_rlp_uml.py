@@ -9,9 +9,9 @@ from torch.distributions import Independent, Normal, kl_divergence
 from trl import RewardTrainer
 
 from mt.config import MStepConfig
-from mt.estep import preference_dataset
+from mt.updates import preference_dataset
 from mt.modeling import load_reward_model, load_tokenizer
-from mt.mstep import reward_config
+from mt.updates import reward_config
 from mt.rlp.multiview import MultiViewHeads, js_mutual_information, shuffled, symmetric_kl
 from mt.rlp.uml import HEADS, VIEW_COLUMNS, UMLConfig, UMLRewardTrainer, attach_views, clip_ids, view_pairs
 
@@ -195,12 +195,12 @@ def test_missing_views_are_an_error_unless_lambda_is_zero(tiny_models, tmp_path)
 
 def test_the_m_step_trains_rlp_uml_with_the_view_columns(tiny_models, tmp_path):
     """``train_reward_model`` with the UML trainer and the view columns carried through."""
-    import mt.mstep
+    import mt.updates
     from mt.config import ModelsConfig
 
     cfg = MStepConfig(learning_rate=1e-3, global_batch_size=4, per_device_batch_size=4, epochs=1, max_length=64,
                       gradient_checkpointing=False, logging_steps=1)
-    out, metrics = mt.mstep.train_reward_model(
+    out, metrics = mt.updates.train_reward_model(
         str(tiny_models[1]), pairs_with_views(), cfg, ModelsConfig(dtype="float32"), tmp_path, seed=0,
         trainer_cls=functools.partial(UMLRewardTrainer, uml=UMLConfig(lam=0.5)), extra_columns=VIEW_COLUMNS)
     assert metrics["rm_steps"] == 2 and metrics["rm_pairs_used"] == 8

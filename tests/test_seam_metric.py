@@ -173,7 +173,7 @@ def test_random_augmentation_has_the_same_size_and_format():
 
 
 def test_augmentation_pairs_train_the_reward_model_as_they_are():
-    from mt.estep import preference_dataset
+    from mt.updates import preference_dataset
 
     data = preference_dataset(augmentation_pairs(records_for_augmentation(), 0.5))
     assert data.column_names == ["prompt", "chosen", "rejected"] and len(data) == 4

@@ -72,7 +72,9 @@ def test_compute_seam_records_provenance_and_scores(tiny_models):
     assert result["dataset"]["seam"] == pytest.approx(sum(seams) / len(seams))
 
 
-def test_diagnostic_on_the_gold_world(world):
+@pytest.mark.slow
+def test_diagnostic_on_the_gold_world(small_world):
+    world = small_world
     metrics = seam_diagnostic(world.policy, world.reward, world.split("eval"), limit=30, dtype="float32")
     assert metrics["seam_prompts"] == 30
     assert metrics["seam"] == metrics["seam_weighted"]
@@ -88,8 +90,10 @@ def invoke(*args):
     return runner.invoke(seam_app, list(args), env={"COLUMNS": "200"})
 
 
-def test_cli_on_the_tiny_world(world, tmp_path):
-    result = invoke("--policy", "world", "--reward", "world", "--data", "world", "--set", f"world.dir={world.dir}",
+@pytest.mark.slow
+def test_cli_on_the_tiny_world(small_world, small_world_args, tmp_path):
+    world = small_world
+    result = invoke("--policy", "world", "--reward", "world", "--data", "world", *small_world_args,
                     "--source", "adv", "--mode", "count", "--limit", "12", "--out", str(tmp_path), "--quiet")
     assert result.exit_code == 0, result.output
     assert "SEAM (count, reported)" in result.output and "highest-SEAM prompts" in result.output
@@ -101,7 +105,9 @@ def test_cli_on_the_tiny_world(world, tmp_path):
     assert saved["dataset"]["seam"] == pytest.approx(sum(r["seam"] for r in saved["prompts"]) / 12)
 
 
-def test_cli_reads_jsonl_with_other_column_names(world, tmp_path):
+@pytest.mark.slow
+def test_cli_reads_jsonl_with_other_column_names(small_world, tmp_path):
+    world = small_world
     data = tmp_path / "rows.jsonl"
     data.write_text("".join(json.dumps({"q": r["prompt"][0]["content"], "gold": r["answer"]}) + "\n"
                             for r in world.split("eval")[:6]))
@@ -127,11 +133,12 @@ def test_cli_rejects_an_unknown_mode():
     assert result.exit_code == 2 and "mode 'median' is not one of" in result.output
 
 
-def test_registered_as_a_subcommand_it_runs_as_mt_repro_seam(world, tmp_path):
+@pytest.mark.slow
+def test_registered_as_a_subcommand_it_runs_as_mt_repro_seam(small_world_args, tmp_path):
     app = typer.Typer()
     app.add_typer(seam_app, name="seam")
     app.command("other")(lambda: None)
-    result = runner.invoke(app, ["seam", "--policy", "world", "--reward", "world", "--data", "world", "--set",
-                                 f"world.dir={world.dir}", "--limit", "3", "--out", str(tmp_path), "--quiet"])
+    result = runner.invoke(app, ["seam", "--policy", "world", "--reward", "world", "--data", "world",
+                                 *small_world_args, "--limit", "3", "--out", str(tmp_path), "--quiet"])
     assert result.exit_code == 0, result.output
     assert (tmp_path / "seam.json").exists()

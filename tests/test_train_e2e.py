@@ -26,8 +26,8 @@ OVERRIDES = ["data.max_prompts=450", "mstep.samples_per_prompt=1", "run.iteratio
 TIMING_KEYS = {"wall_time_s", "tokens_per_s", "finished_at", "finished_unix"}
 
 
-def cli(world_cache: Path, run_dir: Path, *extra: str) -> list[str]:
-    sets = [f"world.dir={world_cache / 'world'}", *OVERRIDES, *extra]
+def cli(world: list[str], run_dir: Path, *extra: str) -> list[str]:
+    sets = [*world, *OVERRIDES, *extra]
     cmd = [sys.executable, "-m", "reproduce", "train", "--preset", "tiny", "--run-dir", str(run_dir), "--quiet"]
     for s in sets:
         cmd += ["--set", s]
@@ -39,10 +39,10 @@ def env() -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def reference_run(world, world_cache, tmp_path_factory) -> Path:
+def reference_run(small_world, small_world_overrides, tmp_path_factory) -> Path:
     run_dir = tmp_path_factory.mktemp("runs") / "reference"
     start = time.perf_counter()
-    out = subprocess.run(cli(world_cache, run_dir), env=env(), capture_output=True, text=True, timeout=900)
+    out = subprocess.run(cli(small_world_overrides, run_dir), env=env(), capture_output=True, text=True, timeout=900)
     assert out.returncode == 0, out.stderr[-3000:]
     (run_dir / "test_seconds.txt").write_text(f"{time.perf_counter() - start:.1f}")
     (run_dir / "stdout.txt").write_text(out.stdout)
@@ -52,6 +52,12 @@ def reference_run(world, world_cache, tmp_path_factory) -> Path:
 def stable_metrics(run_dir: Path) -> list[dict]:
     rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     return [{k: v for k, v in r.items() if k not in TIMING_KEYS} for r in rows]
+
+
+def done_files(run_dir: Path) -> dict[str, tuple[bytes, int]]:
+    """Every finished stage's record, with its modification time: what a resume must leave alone."""
+    return {str(p.relative_to(run_dir)): (p.read_bytes(), p.stat().st_mtime_ns) for p in run_dir.glob("**/DONE.json")
+            if ".partial" not in str(p)}
 
 
 def final_weights(run_dir: Path) -> dict:
@@ -73,14 +79,14 @@ def test_two_iterations_write_every_stage_and_metric(reference_run):
 
     by_stage = {(r["iteration"], r["stage"]): r for r in stable_metrics(reference_run)}
     pairs = by_stage[(1, "estep_pairs")]
-    assert pairs["pairs_built"] + pairs["pairs_skipped_tie"] == 150
+    assert pairs["pairs_built"] + pairs["pairs_skipped_tie"] == 80  # the small world's 240 prompts, 3 parts
     train = by_stage[(1, "estep_train")]
     assert train["dpo_steps"] > 0 and 0 <= train["dpo_reward_accuracy"] <= 1 and train["loss_last"] > 0
     select = by_stage[(1, "select")]
     assert select["selected"].startswith("checkpoint-") and select["tau"] == 0.0
     assert set(select["win_rates"]) == {p.name for p in (reference_run / "iter_1/estep_train/candidates").glob("checkpoint-*")}
     filt = by_stage[(1, "mstep_filter")]
-    assert filt["filter_kept"] + filt["filter_dropped"] == filt["pseudo_pairs"] == 150
+    assert filt["filter_kept"] + filt["filter_dropped"] == filt["pseudo_pairs"] == 80
     assert filt["eps_t"] > 0 and filt["eps_definition"] == "reward_std"
     assert 0 <= by_stage[(1, "mstep_train")]["rm_heldout_accuracy_after"] <= 1
     for t in (0, 1, 2):
@@ -90,7 +96,8 @@ def test_two_iterations_write_every_stage_and_metric(reference_run):
     assert "iteration 2" in (reference_run / "stdout.txt").read_text()  # the summary table was printed
 
 
-def test_the_policy_and_reward_model_changed(reference_run, world):
+def test_the_policy_and_reward_model_changed(reference_run, small_world):
+    world = small_world
     weights = final_weights(reference_run)
     pm0 = load_file(str(Path(world.policy) / "model.safetensors"))
     rm0 = load_file(str(Path(world.reward) / "model.safetensors"))
@@ -98,9 +105,9 @@ def test_the_policy_and_reward_model_changed(reference_run, world):
     assert any((weights["reward"][k] != rm0[k]).any() for k in rm0)
 
 
-def test_killed_run_resumes_to_the_same_result(reference_run, world_cache, tmp_path):
+def test_killed_run_resumes_to_the_same_result(reference_run, small_world_overrides, tmp_path):
     run_dir = tmp_path / "killed"
-    proc = subprocess.Popen(cli(world_cache, run_dir), env=env(), stdout=subprocess.DEVNULL,
+    proc = subprocess.Popen(cli(small_world_overrides, run_dir), env=env(), stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 600
     # Kill inside iteration 1's DPO training: a stage that is half written.
@@ -113,7 +120,7 @@ def test_killed_run_resumes_to_the_same_result(reference_run, world_cache, tmp_p
     assert not (run_dir / "iter_1" / "estep_train" / "DONE.json").exists()
 
     # Second interruption, with SIGINT, later on: the user's Ctrl-C.
-    proc = subprocess.Popen(cli(world_cache, run_dir), env=env(), stdout=subprocess.DEVNULL,
+    proc = subprocess.Popen(cli(small_world_overrides, run_dir), env=env(), stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True)
     while not (run_dir / "iter_2" / "estep_generate").exists():
         assert proc.poll() is None, proc.stderr.read()
@@ -124,9 +131,13 @@ def test_killed_run_resumes_to_the_same_result(reference_run, world_cache, tmp_p
     assert proc.returncode == 130
     assert "rerun the same command to resume" in proc.stderr.read()
 
-    out = subprocess.run(cli(world_cache, run_dir), env=env(), capture_output=True, text=True, timeout=900)
+    finished = done_files(run_dir)
+    assert len(finished) >= 9  # data, iteration 0's evaluation and iteration 1's stages at least
+    out = subprocess.run(cli(small_world_overrides, run_dir), env=env(), capture_output=True, text=True, timeout=900)
     assert out.returncode == 0, out.stderr[-3000:]
-    assert "done earlier, reusing it" not in out.stdout  # --quiet hides progress, results still printed
+    after = done_files(run_dir)
+    assert {k: after[k] for k in finished} == finished  # finished stages were read back, not redone
+    assert len(after) > len(finished)
 
     assert stable_metrics(run_dir) == stable_metrics(reference_run)
     got, want = final_weights(run_dir), final_weights(reference_run)
@@ -136,16 +147,17 @@ def test_killed_run_resumes_to_the_same_result(reference_run, world_cache, tmp_p
     assert len(json.loads((run_dir / "env.json").read_text())["sessions"]) == 3
 
 
-def test_changed_config_refuses_to_reuse_the_run_dir(reference_run, world_cache):
-    out = subprocess.run(cli(world_cache, reference_run, "estep.beta=0.3"), env=env(), capture_output=True,
+def test_changed_config_refuses_to_reuse_the_run_dir(reference_run, small_world_overrides):
+    out = subprocess.run(cli(small_world_overrides, reference_run, "estep.beta=0.3"), env=env(), capture_output=True,
                          text=True, timeout=300)
     assert out.returncode == 2
     assert "different config (estep.beta)" in out.stderr and "Finished work is never overwritten" in out.stderr
 
 
-def test_stop_rule_ends_the_run_and_keeps_the_previous_policy(world, world_cache, tmp_path):
+def test_stop_rule_ends_the_run_and_keeps_the_previous_policy(small_world, small_world_overrides, tmp_path):
+    world = small_world
     run_dir = tmp_path / "stopped"
-    out = subprocess.run(cli(world_cache, run_dir, "select.tau=1.01"), env=env(), capture_output=True, text=True,
+    out = subprocess.run(cli(small_world_overrides, run_dir, "select.tau=1.01"), env=env(), capture_output=True, text=True,
                          timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]
     summary = json.loads((run_dir / "summary.json").read_text())

@@ -177,17 +177,17 @@ def test_without_vllm_the_error_says_how_to_install(monkeypatch, tiny_models):
 
 def test_paper_preset_samples_with_vllm_through_the_loop(recorder, tiny_models, tmp_path):
     """The paper preset's loop builds a VLLMGenerator with the preset's sampling values."""
-    from mt.loop import MutualTaught
+    from mt.engine import Engine
 
     cfg = load_config("paper")
     assert cfg.sampling.backend == "vllm"
-    loop = MutualTaught(cfg, tmp_path / "run")
+    engine = Engine(cfg, tmp_path / "run")
     try:
         rows = [{"prompt": p} for p in PROMPTS]
-        sampling = loop.sampling(cfg.sampling.k, seed=3)
-        outs, stats = loop.generate(str(tiny_models[0]), rows, sampling, "sampling")
+        sampling = engine.sampling(cfg.sampling.k, seed=3)
+        outs, stats = engine.generate(str(tiny_models[0]), rows, sampling, "sampling")
     finally:
-        loop.close()
+        engine.close()
     params = recorder.calls[0][1]
     s = cfg.sampling
     assert (params.n, params.temperature, params.top_p, params.max_tokens, params.seed) == (

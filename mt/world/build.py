@@ -24,7 +24,7 @@ from ..chat import as_messages
 from ..config import ModelsConfig, MStepConfig, WorldConfig
 from ..generate import Sampling, TransformersGenerator
 from ..modeling import release_memory
-from ..mstep import train_reward_model
+from ..updates import train_reward_model
 from ..progress import QUIET, Reporter, RichTrainerCallback, quiet_trainer
 from ..records import InputError, read_json, read_jsonl, write_json, write_jsonl
 from ..rundir import versions

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import MTConfig, load_config
-from ..estep import train_dpo
+from ..updates import train_dpo
 from ..generate import Sampling, TransformersGenerator
 from ..pair_rule import build_pairs
 from ..reward import TransformersRewardScorer

@@ -30,8 +30,14 @@ _SCORE = re.compile(r"Score:\s*\**\s*(-?\d+(?:\.\d+)?)")
 _WINNER = re.compile(r"Winner:\s*\**\s*(?:Judgment\s+)?([AB])\b")
 
 
+BUILTIN = {"builtin:tiny": {JUDGE_FIELDS: TINY_JUDGE, META_FIELDS: TINY_META}}
+
+
 def load_template(path: str, fields: Sequence[str], option: str) -> str:
-    """A prompt file with ``{field}`` placeholders; every field must appear, so no judge runs blind."""
+    """A prompt file with ``{field}`` placeholders (every field must appear, so no judge runs blind), or a
+    built-in template by name (``builtin:tiny``: the one-line prompts a tiny model is taught to answer)."""
+    if path in BUILTIN:
+        return BUILTIN[path][tuple(fields)]
     if not path:
         raise InputError(f"method.{option} is not set: give the path of a prompt file with placeholders "
                          f"{', '.join('{' + f + '}' for f in fields)}")

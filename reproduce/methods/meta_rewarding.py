@@ -26,21 +26,20 @@ import random
 import statistics
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
+from functools import cached_property
 from itertools import combinations, permutations
 from pathlib import Path
 from typing import Any
 
 from mt.chat import Messages, as_messages, prompt_text
-from mt.config import UpdateConfig, load_section
+from mt.config import UpdateConfig
+from mt.engine import Models
+from mt.estep import dpo_update
 from mt.generate import Sampling
-from mt.loop import Models, MutualTaught
-from mt.modeling import load_causal_lm, load_tokenizer, release_memory
-from mt.progress import RichTrainerCallback, quiet_trainer
+from mt.method import Method, Run, part_prompts
 from mt.records import InputError, read_jsonl, write_jsonl
 from mt.rundir import StageContext
-from mt.trainer_args import log_summary, training_kwargs
-from mt.world.tasks import gold_reward
 
 from . import meta_judge as mj
 from .registry import MethodSpec, register
@@ -65,10 +64,9 @@ class MetaRewardingOptions:
     score_min: int = _f(0, "Lowest valid score (the additive 5-point prompt gives 0-5); others are unparseable.")
     score_max: int = _f(5, "Highest valid score.")
     judge_prompt: str = _f("", "File with the judge prompt ({prompt}, {response}; it must ask for a final "
-                               "'Score: k'). Empty on the gold world = its built-in template.")
+                               "'Score: k'), or builtin:tiny, the one-line template the tiny recipe teaches.")
     meta_judge_prompt: str = _f("", "File with the meta-judge prompt ({prompt}, {response}, {judgment_a}, "
-                                    "{judgment_b}; it must ask for 'Winner: A' or 'Winner: B'). Empty on the gold "
-                                    "world = its built-in template.")
+                                    "{judgment_b}; it must ask for 'Winner: A' or 'Winner: B'), or builtin:tiny.")
     # -- actor pairs
     rho: list[float] = _f([0.0, 0.32, 0.32, 0.4], "Length-control rho of iteration t (the last value repeats); "
                                                    "0 = best vs worst.")
@@ -108,6 +106,8 @@ class MetaRewardingOptions:
         if self.eft_batch_size % self.eft_per_device_batch_size:
             raise InputError(f"method.eft_batch_size={self.eft_batch_size} is not a multiple of "
                              f"method.eft_per_device_batch_size={self.eft_per_device_batch_size}")
+        mj.load_template(self.judge_prompt, mj.JUDGE_FIELDS, "judge_prompt")
+        mj.load_template(self.meta_judge_prompt, mj.META_FIELDS, "meta_judge_prompt")
 
 
 # ---------------------------------------------------------------- actor pairs (pure)
@@ -201,21 +201,20 @@ def build_judge_pairs(rows: Sequence[dict], meta_fn: MetaFn, judge_prompt: Calla
     return out, stats
 
 
-# ---------------------------------------------------------------- the runner
-class MetaRewarding(MutualTaught):
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.options = load_section(MetaRewardingOptions, self.cfg.method, "method.")
-        self.options.check()
-        o = self.options
-        if not self.cfg.uses_world or o.judge_prompt:
-            self.judge_template = mj.load_template(o.judge_prompt, mj.JUDGE_FIELDS, "judge_prompt")
-        else:
-            self.judge_template = mj.TINY_JUDGE
-        if not self.cfg.uses_world or o.meta_judge_prompt:
-            self.meta_template = mj.load_template(o.meta_judge_prompt, mj.META_FIELDS, "meta_judge_prompt")
-        else:
-            self.meta_template = mj.TINY_META
+# ---------------------------------------------------------------- the parts
+class MetaRewarding:
+    """Meta-Rewarding's parts, bound to its options and prompt templates (``build`` hands them to the loop)."""
+
+    def __init__(self, options: MetaRewardingOptions):
+        self.options = options
+
+    @cached_property
+    def judge_template(self) -> str:
+        return mj.load_template(self.options.judge_prompt, mj.JUDGE_FIELDS, "judge_prompt")
+
+    @cached_property
+    def meta_template(self) -> str:
+        return mj.load_template(self.options.meta_judge_prompt, mj.META_FIELDS, "meta_judge_prompt")
 
     # -- rendering and sampling
     def judge_prompt(self, prompt: Messages, response: str) -> Messages:
@@ -230,18 +229,13 @@ class MetaRewarding(MutualTaught):
         return Sampling(n=n, temperature=o.judge_temperature, top_p=o.judge_top_p, max_new_tokens=max_new_tokens,
                         seed=seed)
 
-    def gold(self, row: dict, text: str) -> float | None:
-        if not self.cfg.uses_world:
-            return None
-        return gold_reward(row["family"], row["answer"], text, self.cfg.world.marker_penalty)
-
     # -- before iteration 1: teach the model to judge
-    def prepare_models(self, models: Models) -> Models:
+    def prepare(self, run: Run, models: Models) -> Models:
         o = self.options
 
-        def run(ctx: StageContext):
-            if self.cfg.uses_world:
-                examples, stats = self.world_eft_set(models.policy, ctx.seed)
+        def stage(ctx: StageContext):
+            if run.env.gold is not None and run.env.heldout_prompts():
+                examples, stats = self.gold_eft_set(run, models.policy, ctx.seed)
             elif o.eft_data:
                 examples = [{"prompt": as_messages(r["prompt"]), "completion": as_messages_reply(r["completion"])}
                             for r in read_jsonl(o.eft_data)]
@@ -249,26 +243,25 @@ class MetaRewarding(MutualTaught):
             else:
                 return {"policy": None}, {"eft": "skipped: method.eft_data is empty, models.policy judges as is"}
             write_jsonl(ctx.dir / "eft.jsonl", examples)
-            metrics = self.sft(models.policy, examples, ctx.dir / "model", ctx.seed)
+            metrics = self.sft(run, models.policy, examples, ctx.dir / "model", ctx.seed)
             return {"policy": ctx.rel(ctx.dir / "model")}, {"eft_examples": len(examples), **stats, **metrics}
 
-        policy = self.stage(None, "judge_sft", run)["policy"]
-        return Models(self.abs(policy), models.reward) if policy else models
+        policy = run.engine.stage(None, "judge_sft", stage)["policy"]
+        return Models(run.engine.abs(policy), models.reward) if policy else models
 
-    def world_eft_set(self, policy: str, seed: int) -> tuple[list[dict], dict[str, Any]]:
-        """pi_0's samples on the held-out rm_build split, judged by gold buckets; meta examples alike."""
-        from mt.world import ensure_world
-
+    def gold_eft_set(self, run: Run, policy: str, seed: int) -> tuple[list[dict], dict[str, Any]]:
+        """pi_0's samples on the environment's held-out prompts, judged by gold buckets; meta examples alike."""
         o = self.options
-        rows = ensure_world(self.cfg.world, self.reporter).split("rm_build")
-        outs, _ = self.generate(policy, rows, self.sampling(o.eft_samples, seed), "judge SFT: sampling pi_0")
+        rows = run.env.heldout_prompts()
+        outs, _ = run.engine.generate(policy, rows, run.engine.sampling(o.eft_samples, seed),
+                                      "judge SFT: sampling pi_0")
         rng = random.Random(seed)
         scores = range(1, len(o.eft_gold_edges) + 2)
         examples, buckets = [], Counter()
         for row, comps in zip(rows, outs, strict=True):
             for comp in comps:
                 y = comp["text"]
-                b = mj.bucket(self.gold(row, y), o.eft_gold_edges)
+                b = mj.bucket(run.env.gold(row, y), o.eft_gold_edges)
                 buckets[b] += 1
                 if o.eft_replay:
                     examples.append({"prompt": row["prompt"], "completion": as_messages_reply(y)})
@@ -283,51 +276,35 @@ class MetaRewarding(MutualTaught):
                                                             mj.tiny_judgment(u)),
                                  "completion": as_messages_reply(mj.tiny_verdict(winner))})
         rng.shuffle(examples)
-        return examples, {"eft_source": "gold world rm_build split, gold bucketed",
+        return examples, {"eft_source": f"{run.env.name}: held-out prompts, gold bucketed",
                           "eft_score_counts": {str(k): buckets[k] for k in sorted(buckets)}}
 
-    def sft(self, policy: str, examples: list[dict], out: Path, seed: int) -> dict[str, Any]:
-        """SFT with TRL's SFTTrainer on prompt/completion rows (loss on the completion only)."""
-        from datasets import Dataset
-        from trl import SFTConfig, SFTTrainer
-
-        o, m, e = self.options, self.cfg.models, self.cfg.estep
+    def sft(self, run: Run, policy: str, examples: list[dict], out: Path, seed: int) -> dict[str, Any]:
+        o, e = self.options, run.cfg.estep
         update = UpdateConfig(learning_rate=o.eft_learning_rate, global_batch_size=o.eft_batch_size,
                               per_device_batch_size=o.eft_per_device_batch_size, epochs=o.eft_epochs,
                               max_length=o.eft_max_length, gradient_checkpointing=e.gradient_checkpointing,
                               bf16=e.bf16, logging_steps=e.logging_steps)
-        args = SFTConfig(**training_kwargs(update, str(out.parent / "sft_work"), seed, len(examples)),
-                         save_strategy="no")
-        trainer = SFTTrainer(model=load_causal_lm(policy, m.dtype, m.attn_implementation, m.trust_remote_code),
-                             args=args, train_dataset=Dataset.from_list(examples),
-                             processing_class=load_tokenizer(policy, m.trust_remote_code),
-                             callbacks=[RichTrainerCallback(self.reporter, "judge SFT")])
-        quiet_trainer(trainer)
-        trainer.train()
-        trainer.save_model(str(out))
-        trainer.processing_class.save_pretrained(str(out))
-        metrics = {**log_summary(trainer.state.log_history, {}), "eft_steps": trainer.state.global_step}
-        del trainer
-        release_memory()
-        return metrics
+        metrics = run.engine.train_sft(policy, examples, update, out, seed, "judge SFT")
+        return {k: v for k, v in metrics.items() if k != "sft_examples"}
 
-    # -- the E-step's decisions
-    def policy_prompts(self, t, splits):
-        rows = super().policy_prompts(t, splits)
+    # -- the E-step's parts
+    def policy_prompts(self, run: Run, t: int, models: Models, splits: dict[str, list[dict]]) -> list[dict]:
+        rows = part_prompts(run, t, models, splits)
         n = self.options.prompts_per_iteration
         return rows[:n] if n else rows
 
-    def label(self, t, models, rows, ctx):
+    def label(self, run: Run, t: int, models: Models, rows: list[dict], ctx: StageContext):
         """The mean of each response's parseable judgments by the current model.
 
         Each response keeps its judgments beside it in scored.jsonl; a response with no parseable
         judgment has no score, so it leaves the rows (kept in unjudged.jsonl) and is counted.
         """
-        o = self.options
+        o, gold = self.options, run.env.gold
         requests = [{"prompt": self.judge_prompt(r["prompt"], resp["text"])} for r in rows for resp in r["responses"]]
-        outs, gen = self.generate(models.policy, requests,
-                                  self.judge_sampling(o.n_judgments, o.judge_max_new_tokens, ctx.seed),
-                                  f"iter {t} judge: N={o.n_judgments} per response")
+        outs, gen = run.engine.generate(models.policy, requests,
+                                        self.judge_sampling(o.n_judgments, o.judge_max_new_tokens, ctx.seed),
+                                        f"iter {t} judge: N={o.n_judgments} per response")
         judged = iter(outs)
         rewards, unjudged, exact, golds, parsed = [], [], [], [], 0
         for row in rows:
@@ -340,7 +317,8 @@ class MetaRewarding(MutualTaught):
                     unjudged.append({"id": row["id"], **resp})
                     continue
                 kept.append(resp)
-                if (g := self.gold(row, resp["text"])) is not None:
+                if gold is not None:
+                    g = gold(row, resp["text"])
                     exact += [s == mj.bucket(g, o.eft_gold_edges) for s in valid]
                     golds.append((row["id"], g, statistics.fmean(valid)))
             row["responses"] = kept
@@ -358,8 +336,8 @@ class MetaRewarding(MutualTaught):
             metrics["judge_gold_pair_accuracy"] = pair_accuracy(golds)
         return rewards, metrics
 
-    def make_pairs(self, t, scored):
-        rho = rho_at(self.options.rho, t)
+    def make_pairs(self, run: Run, t: int, scored: list[dict]):
+        rho, gold = rho_at(self.options.rho, t), run.env.gold
         pairs, skipped, gold_right = [], Counter(), []
         for row in scored:
             resp = row["responses"]
@@ -373,8 +351,8 @@ class MetaRewarding(MutualTaught):
                 continue
             pairs.append({"id": row["id"], "prompt": row["prompt"], "chosen": c["text"], "rejected": r["text"],
                           "chosen_reward": c["reward"], "rejected_reward": r["reward"], "source": "actor"})
-            if self.cfg.uses_world:
-                gold_right.append(self.gold(row, c["text"]) > self.gold(row, r["text"]))
+            if gold is not None:
+                gold_right.append(gold(row, c["text"]) > gold(row, r["text"]))
         stats = {"pairs_built": len(pairs), "pairs_skipped_tie": skipped["tie"],
                  "pairs_skipped_too_few_judged": skipped["too_few_judged"],
                  "pairs_skipped_identical": skipped["identical"], "rho": rho}
@@ -382,42 +360,50 @@ class MetaRewarding(MutualTaught):
             stats["actor_pair_gold_accuracy"] = sum(gold_right) / len(gold_right)
         return pairs, stats
 
-    def estep_pairs(self, t, models, prompts):
-        actor = super().estep_pairs(t, models, prompts)
+    def judge_pairs(self, run: Run, method: Method, t: int, models: Models) -> list[dict]:
+        """Iterations 1-2: judge pairs from the meta-judge's comparisons of the model's own judgments."""
         if t not in self.options.judge_iterations:
-            return actor
-        scored_path = self.rd.done_record(t, "estep_score")["result"]["scored"]
+            return []
+        scored_path = run.engine.rd.done_record(t, "estep_score")["result"]["scored"]
 
-        def run(ctx: StageContext):
-            rows = read_jsonl(self.rd.path(scored_path))
-            pairs, stats = build_judge_pairs(rows, lambda reqs: self.meta_judge(t, models.policy, reqs, ctx.seed),
-                                             self.judge_prompt, self.options)
-            if self.cfg.uses_world and pairs:
-                stats["judge_pair_gold_accuracy"] = self.judge_pair_gold_accuracy(rows, pairs)
+        def stage(ctx: StageContext):
+            rows = read_jsonl(run.engine.rd.path(scored_path))
+            pairs, stats = build_judge_pairs(
+                rows, lambda reqs: self.meta_judge(run, t, models.policy, reqs, ctx.seed), self.judge_prompt,
+                self.options)
+            if run.env.gold is not None and pairs:
+                stats["judge_pair_gold_accuracy"] = self.judge_pair_gold_accuracy(run, rows, pairs)
             write_jsonl(ctx.dir / "pairs.jsonl", pairs)
             return {"pairs": ctx.rel(ctx.dir / "pairs.jsonl")}, stats
 
-        return actor + read_jsonl(self.rd.path(self.stage(t, "meta_judge", run)["pairs"]))
+        return read_jsonl(run.engine.rd.path(run.engine.stage(t, "meta_judge", stage)["pairs"]))
 
-    def judge_pair_gold_accuracy(self, rows: list[dict], pairs: list[dict]) -> float:
+    def judge_pair_gold_accuracy(self, run: Run, rows: list[dict], pairs: list[dict]) -> float:
         """Share of judge pairs whose chosen score is nearer the response's gold bucket than the rejected one."""
         by_id = {r["id"]: r for r in rows}
         nearer = []
         for p in pairs:
-            b = mj.bucket(self.gold(by_id[p["id"]], p["response"]), self.options.eft_gold_edges)
+            b = mj.bucket(run.env.gold(by_id[p["id"]], p["response"]), self.options.eft_gold_edges)
             nearer.append(abs(p["chosen_score"] - b) < abs(p["rejected_score"] - b))
         return sum(nearer) / len(nearer)
 
-    def meta_judge(self, t: int, policy: str, requests: list[tuple[Messages, str, str, str]], seed: int) -> list[str]:
+    def meta_judge(self, run: Run, t: int, policy: str, requests: list[tuple[Messages, str, str, str]],
+                   seed: int) -> list[str]:
         rows = [{"prompt": self.meta_prompt(*req)} for req in requests]
-        outs, _ = self.generate(policy, rows, self.judge_sampling(1, self.options.meta_max_new_tokens, seed),
-                                f"iter {t} meta-judge: {len(rows)} comparisons")
+        outs, _ = run.engine.generate(policy, rows, self.judge_sampling(1, self.options.meta_max_new_tokens, seed),
+                                      f"iter {t} meta-judge: {len(rows)} comparisons")
         return [o[0]["text"] for o in outs]
 
-    def train_policy(self, t, models, pairs, ctx):
-        candidates, metrics = super().train_policy(t, models, pairs, ctx)
+    def policy_update(self, run: Run, t: int, models: Models, pairs: list[dict], ctx: StageContext):
+        candidates, metrics = dpo_update(run, t, models, pairs, ctx)
         sources = Counter(p.get("source", "actor") for p in pairs)
         return candidates, {**metrics, "dpo_actor_pairs": sources["actor"], "dpo_judge_pairs": sources["judge"]}
+
+
+def build(options: MetaRewardingOptions) -> Method:
+    parts = MetaRewarding(options)
+    return Method(prepare=parts.prepare, policy_prompts=parts.policy_prompts, label=parts.label,
+                  make_pairs=parts.make_pairs, extra_pairs=parts.judge_pairs, policy_update=parts.policy_update)
 
 
 def as_messages_reply(text: str | Messages) -> Messages:
@@ -441,12 +427,13 @@ def pair_accuracy(golds: Sequence[tuple[str, float, float]]) -> float | None:
 
 CITATION = "Wu et al., Meta-Rewarding Language Models: Self-Improving Alignment with LLM-as-a-Meta-Judge, 2024"
 register(MethodSpec(
-    "meta-rewarding", MetaRewarding,
+    "meta-rewarding",
     "The policy as actor, judge and meta-judge: actor pairs from its own N judgments (length-controlled), judge "
     "pairs from its meta-judgments (iterations 1-2), DPO on both; 3 iterations, RM unused.",
     CITATION,
+    build,
     ("select.enabled=false", "mstep.enabled=false", "run.iterations=3", "data.pm_parts=[1, 2, 3]"),
-    asdict(MetaRewardingOptions()),
+    MetaRewardingOptions,
     notes="Reconstructed from secondary summaries (no code, paper text not at hand). On the gold world the judge "
           "is the policy itself, a 100K-parameter model taught to judge by SFT on pi_0's samples of the held-out "
           "rm_build split with gold rewards bucketed into scores 1-5 (and meta-judge examples built the same way); "

@@ -1,16 +1,23 @@
-"""Mutual-Taught and the three ablations of its Table 3: each switches one mechanism off."""
+"""Mutual-Taught, the three ablations of its Table 3, and two controls of its M-step.
 
-from mt.loop import MutualTaught
+Each ablation switches one mechanism off. The controls keep every pair the M-step would train on and
+change only who orients it: gold (an oracle: what an M-step could add at most) or a coin flip.
+"""
 
 from .registry import MethodSpec, register
 
 CITATION = "Shi et al., Mutual-Taught for Co-adapting Policy and Reward Models, ACL 2025 (arXiv 2506.06292)"
 
-register(MethodSpec("mutual-taught", MutualTaught, "E-step DPO on RM-labelled pairs, checkpoint selection and "
-                    "stop rule, M-step RM update on filtered pseudo-pairs.", CITATION))
-register(MethodSpec("mt-no-rm-update", MutualTaught, "Mutual-Taught with the RM frozen at r_0 (ablation).",
-                    CITATION, ("mstep.enabled=false",)))
-register(MethodSpec("mt-no-selection", MutualTaught, "Mutual-Taught keeping the last DPO checkpoint, no stop rule "
-                    "(ablation).", CITATION, ("select.enabled=false",)))
-register(MethodSpec("mt-no-filter", MutualTaught, "Mutual-Taught training the RM on every pseudo-pair "
-                    "(ablation).", CITATION, ("mstep.filter=false",)))
+register(MethodSpec("mutual-taught", "E-step DPO on RM-labelled pairs, checkpoint selection and stop rule, "
+                    "M-step RM update on filtered pseudo-pairs.", CITATION))
+register(MethodSpec("mt-no-rm-update", "Mutual-Taught with the RM frozen at r_0 (ablation).", CITATION,
+                    overrides=("mstep.enabled=false",)))
+register(MethodSpec("mt-no-selection", "Mutual-Taught keeping the last DPO checkpoint, no stop rule (ablation).",
+                    CITATION, overrides=("select.enabled=false",)))
+register(MethodSpec("mt-no-filter", "Mutual-Taught training the RM on every pseudo-pair (ablation).", CITATION,
+                    overrides=("mstep.filter=false",)))
+register(MethodSpec("mt-oracle-rm", "Mutual-Taught whose M-step pairs are oriented by the gold reward (control: "
+                    "the most an M-step on these pairs can add; gold world only).", CITATION,
+                    overrides=("mstep.labels=gold",)))
+register(MethodSpec("mt-random-rm", "Mutual-Taught whose M-step pairs are oriented at random (control: an "
+                    "M-step that carries no information).", CITATION, overrides=("mstep.labels=random",)))

@@ -14,14 +14,12 @@ import random
 from dataclasses import dataclass, field
 from functools import partial
 
-from mt.config import load_section
-from mt.loop import Models, MutualTaught
-from mt.mstep import train_reward_model
+from mt.engine import Models
+from mt.method import Method, Run
 from mt.records import InputError, read_jsonl, write_jsonl
 from mt.rlp import load_judge, spg_pairs
 from mt.rlp.uml import VIEW_COLUMNS, UMLConfig, UMLRewardTrainer, attach_views, view_pairs
 from mt.rundir import StageContext
-from mt.world.tasks import MARKER
 
 from .registry import MethodSpec, register
 
@@ -37,101 +35,102 @@ class RLPOptions:
     lam: float = field(default=0.5, metadata={"help": "UML: weight of the multi-view loss (paper: 0.5)."})
     skl_weight: float = field(default=1.0, metadata={"help": "UML: weight of the symmetrised KL inside L_M."})
     human_pairs: str = field(default="", metadata={
-        "help": "The human preference pairs the RM is retrained on (prompt, chosen, rejected). Empty on the gold "
-                "world = r_0's own gold-labelled training pairs."})
+        "help": "The human preference pairs the RM is retrained on (JSONL: prompt, chosen, rejected). Empty = the "
+                "environment's own (the gold world's: r_0's gold-labelled training pairs)."})
     human_pairs_limit: int = field(default=0, metadata={"help": "Use at most this many human pairs (0 = all)."})
+    strip_prefixes: list[str] = field(default_factory=list, metadata={
+        "help": "SPG exact judge: prefixes removed before answers are compared (the gold world's marker)."})
 
 
-class RLP(MutualTaught):
-    variant = "spg"
+def initial_policy(run: Run, t: int, models: Models) -> str:
+    """Every policy optimisation starts again from the SFT model pi_0, against the newest RM."""
+    return run.initial.policy
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.options = load_section(RLPOptions, self.cfg.method, "method.")
-        if self.options.n < 2:
-            raise InputError(f"method.n={self.options.n}: RLP needs at least 2 samples per prompt")
 
-    def start_policy(self, t: int, models: Models) -> str:
-        return self.initial.policy
+def human_pairs(run: Run, options: RLPOptions, seed: int) -> list[dict]:
+    """The preference pairs the RM is retrained on: the user's file, else the environment's own."""
+    path = options.human_pairs or run.env.preference_pairs()
+    if not path:
+        raise InputError("RLP retrains the RM on human pairs: set method.human_pairs to a JSONL file with "
+                         "prompt, chosen and rejected")
+    rows = [{"id": r.get("id", str(i)), "prompt": r["prompt"], "chosen": r["chosen"], "rejected": r["rejected"]}
+            for i, r in enumerate(read_jsonl(path))]
+    if options.human_pairs_limit:
+        rows = random.Random(seed).sample(rows, min(options.human_pairs_limit, len(rows)))
+    return rows
 
-    def human_pairs(self, seed: int) -> list[dict]:
-        o = self.options
-        if o.human_pairs:
-            path = o.human_pairs
-        elif self.cfg.uses_world:
-            from mt.world import ensure_world
 
-            path = ensure_world(self.cfg.world).dir / "rm_train_pairs.jsonl"
-        else:
-            raise InputError("RLP retrains the RM on human pairs: set method.human_pairs to a JSONL file with "
-                             "prompt, chosen and rejected")
-        rows = [{"id": r.get("id", str(i)), "prompt": r["prompt"], "chosen": r["chosen"], "rejected": r["rejected"]}
-                for i, r in enumerate(read_jsonl(path))]
-        if o.human_pairs_limit:
-            rows = random.Random(seed).sample(rows, min(o.human_pairs_limit, len(rows)))
-        return rows
+@dataclass(frozen=True)
+class RLPRewardUpdate:
+    """Sample n answers of pi_t per RM prompt, build the RM's pairs (SPG or UML), retrain from the base RM."""
 
-    def mstep(self, t, old, new_policy, prompts, estep_pairs):
-        o = self.options
-        samples_path = self.sample_stage(t, "mstep_generate", new_policy, prompts, o.n,
-                                         f"iter {t} RLP: {o.n} samples of pi_{t}", o.temperature)
+    options: RLPOptions
+    variant: str  # "spg" or "uml"
+
+    def __call__(self, run: Run, t: int, old: Models, new_policy: str, prompts: list[dict],
+                 estep_pairs: list[dict]) -> str:
+        o, engine = self.options, run.engine
+        samples_path = engine.sample_stage(t, "mstep_generate", new_policy, prompts, o.n,
+                                           f"iter {t} RLP: {o.n} samples of pi_{t}", o.temperature)
 
         def pairs(ctx: StageContext):
-            samples = read_jsonl(self.rd.path(samples_path))
-            human = self.human_pairs(ctx.seed)
-            rows, stats = self.rm_pairs(t, old, samples, human, ctx)
+            samples = read_jsonl(engine.rd.path(samples_path))
+            human = human_pairs(run, o, ctx.seed)
+            rows, stats = (self.spg_pairs if self.variant == "spg" else self.uml_pairs)(run, t, old, samples,
+                                                                                           human, ctx)
             write_jsonl(ctx.dir / "train_pairs.jsonl", rows)
             return {"train": ctx.rel(ctx.dir / "train_pairs.jsonl")}, {"human_pairs": len(human),
                                                                        "rm_train_pairs": len(rows), **stats}
 
-        train_path = self.stage(t, "mstep_pairs", pairs)["train"]
+        train_path = engine.stage(t, "mstep_pairs", pairs)["train"]
 
         def train(ctx: StageContext):
-            rows = read_jsonl(self.rd.path(train_path))
-            out, metrics = train_reward_model(self.initial.reward, rows, self.cfg.mstep, self.cfg.models, ctx.dir,
-                                              ctx.seed, reporter=self.reporter, launcher=self.launcher,
-                                              **self.trainer_kwargs())
+            rows = read_jsonl(engine.rd.path(train_path))
+            kwargs = {}
+            if self.variant == "uml":
+                uml = UMLConfig(lam=o.lam, skl_weight=o.skl_weight)
+                kwargs = {"trainer_cls": partial(UMLRewardTrainer, uml=uml), "extra_columns": VIEW_COLUMNS}
+            out, metrics = engine.train_reward(run.initial.reward, rows, ctx.dir, ctx.seed, **kwargs)
             return {"reward": ctx.rel(out)}, {**metrics, "rm_init": "base", "rlp_variant": self.variant}
 
-        return self.stage(t, "mstep_train", train)["reward"]
+        return engine.stage(t, "mstep_train", train)["reward"]
 
-    def rm_pairs(self, t, old, samples, human, ctx):
+    def spg_pairs(self, run, t, old, samples, human, ctx):
         """SPG: cluster the samples, score them with the current RM, keep confident prompts' pairs."""
         o = self.options
-        rewards, _ = MutualTaught.label(self, t, old, samples, ctx)
+        rewards = run.engine.score_rows(old.reward, samples, f"iter {t} RLP: scoring with r_{t - 1}")
         for r, rs in zip(samples, rewards, strict=True):
             for resp, value in zip(r["responses"], rs, strict=True):
                 resp["reward"] = value
-        kwargs = {"strip_prefixes": (MARKER,)} if o.judge == "exact" and self.cfg.uses_world else {}
+        kwargs = {"strip_prefixes": tuple(o.strip_prefixes)} if o.judge == "exact" else {}
         if o.judge == "nli":
             kwargs = {"model_path": o.nli_model}
         synthetic, stats = spg_pairs(samples, load_judge(o.judge, **kwargs), o.gamma, ctx.seed)
         return human + synthetic, stats
 
-    def trainer_kwargs(self) -> dict:
-        return {}
-
-
-class RLPUML(RLP):
-    variant = "uml"
-
-    def rm_pairs(self, t, old, samples, human, ctx):
+    def uml_pairs(self, run, t, old, samples, human, ctx):
         """UML: the human pairs, each carrying two samples of one prompt as the two views."""
         views = view_pairs(samples, ctx.seed)
         if not views:
             raise InputError("RLP-UML needs prompts with at least two samples")
         return attach_views(human, views, ctx.seed), {"uml_view_pairs": len(views), "uml_lambda": self.options.lam}
 
-    def trainer_kwargs(self) -> dict:
-        uml = UMLConfig(lam=self.options.lam, skl_weight=self.options.skl_weight)
-        return {"trainer_cls": partial(UMLRewardTrainer, uml=uml), "extra_columns": VIEW_COLUMNS}
+
+def build_spg(options: RLPOptions) -> Method:
+    return Method(start_policy=initial_policy, reward_update=RLPRewardUpdate(options, "spg"))
+
+
+def build_uml(options: RLPOptions) -> Method:
+    return Method(start_policy=initial_policy, reward_update=RLPRewardUpdate(options, "uml"))
 
 
 CITATION = "Lang et al., Fine-Tuning Language Models with Reward Learning on Policy, NAACL 2024 (arXiv 2403.19279)"
 COMMON = ("select.enabled=false", "mstep.init=base", "run.iterations=2")
 NOTE = ("Policy optimisation is DPO, not PPO; on the gold world the human pairs are r_0's gold-labelled training "
         "pairs and SPG's equivalence judge compares normalised answers.")
-register(MethodSpec("rlp-spg", RLP, "RLP-SPG: retrain the RM on human pairs plus synthetic pairs from clustered "
-                    "policy samples (confidence >= gamma), then optimise pi_0 again.", CITATION, COMMON, notes=NOTE))
-register(MethodSpec("rlp-uml", RLPUML, "RLP-UML: retrain the RM with BT + lambda * multi-view loss on two policy "
-                    "samples per prompt, then optimise pi_0 again.", CITATION, COMMON, notes=NOTE))
+register(MethodSpec("rlp-spg", "RLP-SPG: retrain the RM on human pairs plus synthetic pairs from clustered "
+                    "policy samples (confidence >= gamma), then optimise pi_0 again.", CITATION, build_spg, COMMON, RLPOptions,
+                    notes=NOTE))
+register(MethodSpec("rlp-uml", "RLP-UML: retrain the RM with BT + lambda * multi-view loss on two policy "
+                    "samples per prompt, then optimise pi_0 again.", CITATION, build_uml, COMMON, RLPOptions,
+                    notes=NOTE))

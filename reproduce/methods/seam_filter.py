@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from mt.config import load_section
-from mt.loop import MutualTaught
+from mt.engine import Models
+from mt.method import Method, Run, part_prompts
 from mt.records import read_jsonl, write_jsonl
 from mt.rundir import StageContext
 from mt.seam import SeamConfig, score_rows, select_prompts
@@ -30,13 +30,14 @@ class SeamFilterOptions:
     source: str = field(default="corrupt", metadata={"help": "SEAM's worse-answer source (see mt-repro seam)."})
 
 
-class SeamFilteredDPO(MutualTaught):
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.options = load_section(SeamFilterOptions, self.cfg.method, "method.")
+@dataclass(frozen=True)
+class SeamPrompts:
+    """The iteration's part minus the prompts SEAM (or the random control) drops, as a stage of its own."""
 
-    def estep(self, t, models, prompts):
-        o = self.options
+    options: SeamFilterOptions
+
+    def __call__(self, run: Run, t: int, models: Models, splits: dict[str, list[dict]]) -> list[dict]:
+        o, prompts = self.options, part_prompts(run, t, models, splits)
 
         def select(ctx: StageContext):
             records, provenance = score_rows(models.policy, models.reward, prompts,
@@ -50,11 +51,14 @@ class SeamFilteredDPO(MutualTaught):
                 "selection": o.selection, "fraction": o.fraction, "kept": len(kept), "dropped": len(dropped),
                 "seam_kept_mean": mean(keep), "seam_dropped_mean": mean(set(dropped)), **provenance}
 
-        kept_rows = read_jsonl(self.rd.path(self.stage(t, "seam_filter", select)["prompts"]))
-        return super().estep(t, models, kept_rows)
+        return read_jsonl(run.engine.rd.path(run.engine.stage(t, "seam_filter", select)["prompts"]))
 
 
-register(MethodSpec("iterative-dpo-seam-filter", SeamFilteredDPO, "Iterative DPO on each part minus its "
-                    "highest-SEAM prompts.", CITATION, ITERATIVE_DPO, {"selection": "seam"}))
-register(MethodSpec("iterative-dpo-random-filter", SeamFilteredDPO, "Iterative DPO on each part minus as many "
-                    "random prompts (the control).", CITATION, ITERATIVE_DPO, {"selection": "random"}))
+def build(options: SeamFilterOptions) -> Method:
+    return Method(policy_prompts=SeamPrompts(options))
+
+
+register(MethodSpec("iterative-dpo-seam-filter", "Iterative DPO on each part minus its highest-SEAM prompts.",
+                    CITATION, build, ITERATIVE_DPO, SeamFilterOptions, {"selection": "seam"}))
+register(MethodSpec("iterative-dpo-random-filter", "Iterative DPO on each part minus as many random prompts "
+                    "(the control).", CITATION, build, ITERATIVE_DPO, SeamFilterOptions, {"selection": "random"}))

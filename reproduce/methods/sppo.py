@@ -16,10 +16,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from mt.config import load_section
-from mt.estep import train_dpo
-from mt.loop import MutualTaught
-from mt.records import InputError
+from mt.method import Method
 
 from .registry import MethodSpec, register
 
@@ -88,16 +85,13 @@ def sppo_trainer_cls(beta: float):
     return SPPOTrainer
 
 
-class SPPO(MutualTaught):
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.options = load_section(SPPOOptions, self.cfg.method, "method.")
-        if self.options.variant not in VARIANTS:
-            raise InputError(f"method.variant={self.options.variant!r}: expected one of {', '.join(VARIANTS)}")
-        if self.options.beta <= 0:
-            raise InputError(f"method.beta={self.options.beta}: expected > 0")
+@dataclass(frozen=True)
+class SPPOPairs:
+    """chosen = argmax S, rejected = argmin S, each with its regression target from the K samples' p_win."""
 
-    def make_pairs(self, t, scored):
+    options: SPPOOptions
+
+    def __call__(self, run, t, scored):
         o = self.options
         pairs, skipped = [], 0
         for row in scored:
@@ -115,22 +109,35 @@ class SPPO(MutualTaught):
         return pairs, {"pairs_built": len(pairs), "pairs_skipped_tie": skipped, "sppo_variant": o.variant,
                        "sppo_beta": o.beta, "p_win_chosen_mean": mean_pw}
 
-    def train_policy(self, t, models, pairs, ctx):
+
+@dataclass(frozen=True)
+class SPPOUpdate:
+    """The E-step's DPO update with SPPO's squared loss (TRL's sppo_hard with the targets folded in)."""
+
+    options: SPPOOptions
+
+    def __call__(self, run, t, models, pairs, ctx):
         o = self.options
         # The released loss carries a factor 1/2 that TRL's hard form does not; sppo_hard is TRL's as is.
         overrides = {"loss_type": ["sppo_hard"], "beta": o.beta, "precompute_ref_log_probs": True,
                      "loss_weights": [1.0 if o.variant == "sppo_hard" else 0.5]}
-        return train_dpo(models.policy, pairs, self.cfg.estep, self.cfg.models, ctx.dir / "candidates", ctx.seed,
-                         trainer_cls=sppo_trainer_cls(o.beta), reporter=self.reporter, extra_columns=(
-                             "target_chosen", "target_rejected"), dpo_overrides=overrides, launcher=self.launcher)
+        return run.engine.train_dpo(models.policy, pairs, ctx.dir / "candidates", ctx.seed,
+                                    trainer_cls=sppo_trainer_cls(o.beta),
+                                    extra_columns=("target_chosen", "target_rejected"), dpo_overrides=overrides)
+
+
+def build(options: SPPOOptions) -> Method:
+    return Method(make_pairs=SPPOPairs(options), policy_update=SPPOUpdate(options))
 
 
 register(MethodSpec(
-    "sppo", SPPO,
+    "sppo",
     "Self-play preference optimisation: squared loss of the log-ratio against eta (P_win - 1/2); 3 iterations, "
     "fixed preference model.",
     "Wu et al., Self-Play Preference Optimization for Language Model Alignment, 2024 (uclaml/SPPO)",
+    build,
     ("select.enabled=false", "mstep.enabled=false", "run.iterations=3", "data.pm_parts=[1, 2, 3]"),
+    SPPOOptions,
     notes="On the gold world no PairRM exists: the preference model is the fixed r_0 with P_ij = "
           "sigmoid(r_i - r_j), a Bradley-Terry RM's own preference probability (a substitution).",
 ))

@@ -1,0 +1,50 @@
+"""The one place that builds a run: the config's environment, the method's parts, the engine.
+
+``mt-repro train`` and every table cell go through ``run_method``, so a cell is exactly what a user
+would get from ``train --method NAME`` with the same config.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from mt.config import MTConfig
+from mt.env import Environment, PromptEnvironment
+from mt.loop import RunResult, run_mutual_taught
+from mt.progress import QUIET, Reporter
+from mt.registry import Registry
+
+ENVIRONMENTS: Registry[Callable[[MTConfig, Reporter], Environment]] = Registry("environment")
+
+
+@ENVIRONMENTS.register("prompts")
+def _prompts(cfg: MTConfig, reporter: Reporter) -> Environment:
+    return PromptEnvironment(cfg)
+
+
+@ENVIRONMENTS.register("world")
+def _world(cfg: MTConfig, reporter: Reporter) -> Environment:
+    from mt.world.environment import WorldEnvironment
+
+    return WorldEnvironment(cfg, reporter)
+
+
+@ENVIRONMENTS.register("benchmarks")
+def _benchmarks(cfg: MTConfig, reporter: Reporter) -> Environment:
+    from bench.environment import BenchmarkEnvironment
+
+    return BenchmarkEnvironment(cfg, reporter)
+
+
+def environment(cfg: MTConfig, reporter: Reporter = QUIET) -> Environment:
+    return ENVIRONMENTS.get(cfg.run.env)(cfg, reporter)
+
+
+def run_method(cfg: MTConfig, method: str, run_dir: str | Path, reporter: Reporter = QUIET,
+               command: list[str] | None = None, launcher: Sequence[str] | None = None) -> RunResult:
+    """Run (or resume, or read back) the registered ``method`` with ``cfg`` in ``run_dir``."""
+    from .methods import METHODS
+
+    parts = METHODS.get(method).method(cfg)
+    return run_mutual_taught(cfg, run_dir, reporter, environment(cfg, reporter), parts, command, launcher)
