@@ -14,7 +14,7 @@ from mt.chat import as_messages
 from mt.config import load_section
 from mt.data import load_prompts
 from mt.loop import Models, MutualTaught
-from mt.records import InputError, read_jsonl, write_jsonl
+from mt.records import read_jsonl, write_jsonl
 from mt.rundir import StageContext
 from mt.world.tasks import gold_reward
 
@@ -35,8 +35,6 @@ class OfflineDPO(MutualTaught):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.options = load_section(OfflineDPOOptions, self.cfg.method, "method.")
-        if self.options.pairs not in ("annotated", "rm_pi0"):
-            raise InputError(f"method.pairs={self.options.pairs!r}: expected annotated or rm_pi0")
 
     def policy_prompts(self, t, splits):
         return [row for name in sorted(splits) if name.startswith("part_") for row in splits[name]]

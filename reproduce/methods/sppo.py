@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from mt.config import load_section
 from mt.estep import train_dpo
 from mt.loop import MutualTaught
-from mt.records import InputError
 
 from .registry import MethodSpec, register
 
@@ -28,7 +27,7 @@ VARIANTS = ("sppo", "sppo_single", "sppo_hard")
 
 @dataclass
 class SPPOOptions:
-    beta: float = field(default=0.001, metadata={"help": "1/eta; the paper's eta is 1000."})
+    beta: float = field(default=0.001, metadata={"help": "1/eta; the paper's eta is 1000.", "gt": 0})
     variant: str = field(default="sppo", metadata={
         "help": "sppo: per-side targets from p_win; sppo_single: P(y_w beats y_l) for both sides, opposite signs; "
                 "sppo_hard: targets +-1/(2 beta) (TRL's hard-label form).", "choices": VARIANTS})
@@ -92,10 +91,6 @@ class SPPO(MutualTaught):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.options = load_section(SPPOOptions, self.cfg.method, "method.")
-        if self.options.variant not in VARIANTS:
-            raise InputError(f"method.variant={self.options.variant!r}: expected one of {', '.join(VARIANTS)}")
-        if self.options.beta <= 0:
-            raise InputError(f"method.beta={self.options.beta}: expected > 0")
 
     def make_pairs(self, t, scored):
         o = self.options
