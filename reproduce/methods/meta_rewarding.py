@@ -123,13 +123,18 @@ def length_controlled_pair(scores: Sequence[float], lengths: Sequence[int], rho:
 
     chosen = shortest with score >= (1-rho) S_max + rho S_min; rejected = longest with score <=
     (1-rho) S_min + rho S_max. Length ties go to the better (chosen) or worse (rejected) score, then
-    to the first index. None when the scores do not separate the responses.
+    to the first index. None when the scores do not separate the responses. A score within a
+    billionth of the spread of a threshold counts as on it: float noise, scaled so that close scores
+    still separate (a fixed tolerance let scores 1e-10 apart swap chosen and rejected).
     """
     if len(scores) < 2 or max(scores) == min(scores):
         return None
-    hi, lo, tol = max(scores), min(scores), 1e-9
-    top = [i for i, s in enumerate(scores) if s >= (1 - rho) * hi + rho * lo - tol]
-    bottom = [i for i, s in enumerate(scores) if s <= (1 - rho) * lo + rho * hi + tol]
+    hi, lo = max(scores), min(scores)
+    spread = hi - lo
+    tol = 1e-9 * spread
+    # written as offsets from hi and lo, so rounding never moves a threshold past the extreme itself
+    top = [i for i, s in enumerate(scores) if s >= hi - rho * spread - tol]
+    bottom = [i for i, s in enumerate(scores) if s <= lo + rho * spread + tol]
     chosen = min(top, key=lambda i: (lengths[i], -scores[i], i))
     rejected = min(bottom, key=lambda i: (-lengths[i], scores[i], i))
     return chosen, rejected
