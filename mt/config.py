@@ -439,7 +439,7 @@ def load_config(
 
 
 def load_section(cls: type, data: dict[str, Any], prefix: str) -> Any:
-    """A typed section from a plain table, e.g. a method's options from ``cfg.method``."""
+    """A typed section from a plain table, each field checked, e.g. a method's options from ``cfg.method``."""
     section = cls()
     _merge(section, data, prefix)
     check_fields(section, prefix)
