@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import operator
 import types
 import typing
 from dataclasses import dataclass, field
@@ -19,16 +20,21 @@ from typing import Any
 import tomllib
 
 PRESET_DIR = Path(__file__).parent / "presets"
+SEED_MAX = 2**31 - 1  # numpy takes seeds below 2**32, and the world adds small offsets to its own
+LR_HELP = "Peak learning rate; 0 leaves the weights as they start (a control)."
 
 
 class ConfigError(ValueError):
     """A config value or key is wrong; the message names the key and what was expected."""
 
 
-def _f(default: Any = dataclasses.MISSING, *, help: str, reconstructed: bool = False, choices=None, factory=None):
+def _f(default: Any = dataclasses.MISSING, *, help: str, reconstructed: bool = False, choices=None,
+       factory=None, gt=None, ge=None, lt=None, le=None):
+    """A field whose metadata carries its help and its allowed values (``choices``, or bounds gt/ge/lt/le)."""
     meta = {"help": help, "reconstructed": reconstructed}
     if choices is not None:
         meta["choices"] = tuple(choices)
+    meta.update({k: v for k, v in (("gt", gt), ("ge", ge), ("lt", lt), ("le", le)) if v is not None})
     if factory is not None:
         return field(default_factory=factory, metadata=meta)
     return field(default=default, metadata=meta)
@@ -38,7 +44,8 @@ def _f(default: Any = dataclasses.MISSING, *, help: str, reconstructed: bool = F
 @dataclass
 class RunConfig:
     name: str = _f("mutual-taught", help="Run name; the run directory defaults to runs/<name>.")
-    seed: int = _f(42, help="Seed for splits, sampling and training; each stage derives its own from it.")
+    seed: int = _f(42, help="Seed for splits, sampling and training; each stage derives its own from it.",
+                   ge=0, le=SEED_MAX)
     env: str = _f(
         "prompts",
         help="Where prompts and initial models come from and how a run is evaluated: prompts = data.prompts and "
@@ -49,7 +56,7 @@ class RunConfig:
     iterations: int = _f(
         2,
         help="Maximum EM iterations. The paper's main result is its 2nd iteration (S2); the stop rule may end sooner.",
-        reconstructed=True,
+        reconstructed=True, ge=1,
     )
 
 
@@ -74,9 +81,13 @@ class DataConfig:
     hub_split: str = _f("train_prefs", help="Split read when `prompts` is a hub id or a dataset folder.")
     prompt_column: str = _f("prompt", help="Column holding the prompt text.")
     id_column: str | None = _f(None, help="Column with a stable prompt id; None = a hash of the prompt text.")
-    max_prompts: int | None = _f(None, help="Use at most this many prompts (after shuffling); None = all.")
-    num_parts: int = _f(3, help="Disjoint training parts the prompts are split into (paper: three of ~20K).")
-    selection_size: int = _f(2000, help="Prompts held out for checkpoint selection.", reconstructed=True)
+    max_prompts: int | None = _f(None, help="Use at most this many prompts (after shuffling); None = all.",
+                                 ge=1)
+    num_parts: int = _f(3, help="Disjoint training parts the prompts are split into (paper: three of ~20K).",
+                        ge=1)
+    selection_size: int = _f(
+        2000, help="Prompts held out for checkpoint selection (the gold world fixes its own selection set). "
+        "Without select.enabled the set still shows the kept checkpoint's win rate.", reconstructed=True, ge=1)
     pm_parts: list[int] = _f(
         help="Part (1-based) used by the PM update of iteration t, cycled: iteration t uses pm_parts[(t-1) % len].",
         reconstructed=True, factory=lambda: [1, 2, 3],
@@ -87,20 +98,21 @@ class DataConfig:
         reconstructed=True, factory=lambda: [3, 1, 2],
     )
     max_prompt_tokens: int = _f(1024, help="Prompts longer than this (chat-templated) are dropped and counted.",
-                                reconstructed=True)
+                                reconstructed=True, ge=1)
 
 
 # ---------------------------------------------------------------- sampling
 @dataclass
 class SamplingConfig:
     backend: str = _f("transformers", help="Generation backend.", choices=["transformers", "vllm"])
-    k: int = _f(5, help="Responses sampled per prompt in the E-step.")
-    temperature: float = _f(0.8, help="Sampling temperature.")
-    top_p: float = _f(0.95, help="Nucleus sampling threshold.")
-    max_new_tokens: int = _f(4096, help="Maximum tokens per response.", reconstructed=True)
-    batch_size: int = _f(64, help="Prompts per generate() call (transformers backend); sorted by length.")
-    tensor_parallel_size: int = _f(1, help="vLLM tensor parallelism.")
-    gpu_memory_utilization: float = _f(0.9, help="vLLM GPU memory fraction.")
+    k: int = _f(5, help="Responses sampled per prompt in the E-step (a pair needs two).", ge=2)
+    temperature: float = _f(0.8, help="Sampling temperature; 0 = greedy.", ge=0)
+    top_p: float = _f(0.95, help="Nucleus sampling threshold.", gt=0, le=1)
+    max_new_tokens: int = _f(4096, help="Maximum tokens per response.", reconstructed=True, ge=1)
+    batch_size: int = _f(64, help="Prompts per generate() call (transformers backend); sorted by length.",
+                         ge=1)
+    tensor_parallel_size: int = _f(1, help="vLLM tensor parallelism.", ge=1)
+    gpu_memory_utilization: float = _f(0.9, help="vLLM GPU memory fraction.", gt=0, le=1)
 
 
 # ---------------------------------------------------------------- updates
@@ -108,17 +120,19 @@ class SamplingConfig:
 class UpdateConfig:
     """What the DPO and the RM updates share; each maps onto a TRL config."""
 
-    learning_rate: float = _f(1e-6, help="Peak learning rate.")
-    global_batch_size: int = _f(128, help="Examples per optimiser step over all devices (accumulation derived).")
-    per_device_batch_size: int = _f(8, help="Examples per device per forward pass.")
-    epochs: float = _f(1.0, help="Passes over the stage's pairs.")
-    max_length: int = _f(2048, help="Prompt + response tokens; longer pairs are truncated/dropped by TRL and counted.")
+    learning_rate: float = _f(1e-6, help=LR_HELP, ge=0)
+    global_batch_size: int = _f(
+        128, help="Examples per optimiser step over all devices (accumulation derived).", ge=1)
+    per_device_batch_size: int = _f(8, help="Examples per device per forward pass.", ge=1)
+    epochs: float = _f(1.0, help="Passes over the stage's pairs.", gt=0)
+    max_length: int = _f(
+        2048, help="Prompt + response tokens; longer pairs are truncated/dropped by TRL and counted.", ge=1)
     lr_scheduler: str = _f("cosine", help="transformers scheduler name.")
-    warmup_ratio: float = _f(0.1, help="Fraction of steps spent warming up.")
-    weight_decay: float = _f(0.0, help="AdamW weight decay.")
+    warmup_ratio: float = _f(0.1, help="Fraction of steps spent warming up.", ge=0, le=1)
+    weight_decay: float = _f(0.0, help="AdamW weight decay.", ge=0)
     gradient_checkpointing: bool = _f(True, help="Trade compute for memory.")
     bf16: bool | None = _f(None, help="bf16 mixed precision; None = on when a GPU supports it.")
-    logging_steps: int = _f(10, help="Log loss every N optimiser steps.")
+    logging_steps: int = _f(10, help="Log loss every N optimiser steps.", ge=1)
     optim: str = _f("adamw_torch", help="transformers optimiser name.")
 
 
@@ -130,28 +144,30 @@ class EStepConfig(UpdateConfig):
         "max_min: highest vs lowest (RLHFlow).",
         reconstructed=True, choices=["mt", "max_min"],
     )
-    learning_rate: float = _f(7e-7, help="Peak learning rate.", reconstructed=True)
-    beta: float = _f(0.01, help="DPO beta.", reconstructed=True)
+    learning_rate: float = _f(7e-7, help=LR_HELP, reconstructed=True, ge=0)
+    beta: float = _f(0.01, help="DPO beta.", reconstructed=True, gt=0)
     loss_type: str = _f("sigmoid", help="TRL DPO loss type.")
     reference: str = _f("previous", help="DPO reference: previous policy pi_{t-1} (paper) or fixed pi_0.",
                         choices=["previous", "initial"])
     save_steps: int = _f(50, help="Save a candidate checkpoint every N optimiser steps (the final one always).",
-                         reconstructed=True)
+                         reconstructed=True, ge=1)
 
 
 @dataclass
 class SelectConfig:
     enabled: bool = _f(True, help="Pick the best candidate checkpoint; off = keep the final one (ablation).")
     tau: float = _f(0.6, help="Stop the run when the best candidate's win rate over pi_{t-1} is below tau.",
-                    reconstructed=True)
+                    reconstructed=True, ge=0, le=1)
     stop_rule: bool = _f(True, help="Apply the stop rule (needs enabled=true).")
-    temperature: float | None = _f(None, help="Sampling temperature on the selection set; None = sampling.temperature.")
+    temperature: float | None = _f(
+        None, help="Sampling temperature on the selection set; None = sampling.temperature.", ge=0)
 
 
 @dataclass
 class MStepConfig(UpdateConfig):
-    learning_rate: float = _f(2e-6, help="Peak learning rate.", reconstructed=True)
-    global_batch_size: int = _f(512, help="Pairs per optimiser step over all devices.", reconstructed=True)
+    learning_rate: float = _f(2e-6, help=LR_HELP, reconstructed=True, ge=0)
+    global_batch_size: int = _f(512, help="Pairs per optimiser step over all devices.", reconstructed=True,
+                                ge=1)
     enabled: bool = _f(True, help="Update the RM; off = the RM stays r_0 (ablation 'w/o RM update').")
     filter: bool = _f(True, help="Apply the variance-adaptive filter; off = keep every pseudo-pair (ablation).")
     eps: str = _f(
@@ -169,40 +185,46 @@ class MStepConfig(UpdateConfig):
         "oracle control; needs the gold world); random = a coin flip (a no-information control).",
         choices=["pseudo", "gold", "random"],
     )
-    heldout_fraction: float = _f(0.05, help="Fraction of the stage's pairs held out to report RM accuracy.")
-    samples_per_prompt: int = _f(1, help="Pseudo-pairs per RM-split prompt (y_t, y_{t-1} sampled this many times).")
+    heldout_fraction: float = _f(0.05, help="Fraction of the stage's pairs held out to report RM accuracy.",
+                                 ge=0, lt=1)
+    samples_per_prompt: int = _f(
+        1, help="Pseudo-pairs per RM-split prompt (y_t, y_{t-1} sampled this many times).", ge=1)
 
 
 # ---------------------------------------------------------------- world (CPU gold-reward world)
 @dataclass
 class WorldConfig:
     dir: str | None = _f(None, help="World folder; None = $MT_REPRO_CACHE (or ~/.cache/mt-repro)/worlds/<digest>.")
-    seed: int = _f(0, help="World seed: prompts, demonstrations, initial models.")
+    seed: int = _f(0, help="World seed: prompts, demonstrations, initial models.", ge=0, le=SEED_MAX)
     families: list[str] = _f(help="Task families.", factory=lambda: ["add", "sort", "reverse"])
-    train_prompts: int = _f(600, help="RL prompts for the three training parts together.")
-    selection_prompts: int = _f(60, help="Selection-set prompts.")
-    eval_prompts: int = _f(150, help="Evaluation prompts (the AlpacaEval analogue).")
-    rm_build_prompts: int = _f(600, help="Prompts whose pi_0 samples make the initial RM's training pairs.")
-    rm_test_prompts: int = _f(300, help="Prompts of the fixed gold-labelled RM test set (the RewardBench analogue).")
+    train_prompts: int = _f(600, help="RL prompts for the three training parts together.", ge=1)
+    selection_prompts: int = _f(60, help="Selection-set prompts.", ge=1)
+    eval_prompts: int = _f(150, help="Evaluation prompts (the AlpacaEval analogue).", ge=1)
+    rm_build_prompts: int = _f(600, help="Prompts whose pi_0 samples make the initial RM's training pairs.",
+                               ge=1)
+    rm_test_prompts: int = _f(
+        300, help="Prompts of the fixed gold-labelled RM test set (the RewardBench analogue).", ge=1)
     shortcut_strength: float = _f(
         0.65,
         help="Among the initial RM's training pairs where exactly one side opens with the marker, the fraction "
         "whose marked side is the gold-preferred one; 0.5 = no shortcut, 1.0 = a perfect spurious cue.",
+        ge=0, le=1,
     )
-    marker_penalty: float = _f(0.1, help="Gold reward a response loses for opening with the marker.")
-    demo_accuracy: float = _f(0.55, help="Fraction of SFT demonstrations that are correct.")
+    marker_penalty: float = _f(0.1, help="Gold reward a response loses for opening with the marker.", ge=0)
+    demo_accuracy: float = _f(0.55, help="Fraction of SFT demonstrations that are correct.", ge=0, le=1)
     demo_mistakes: float = _f(
-        0.25, help="Fraction that follow the family's systematic mistake; the rest are random corruptions.")
-    sft_examples: int = _f(21000, help="SFT demonstrations for pi_0.")
-    sft_steps: int = _f(2000, help="SFT optimiser steps for pi_0 (batch 64).")
-    sft_learning_rate: float = _f(3e-3, help="SFT peak learning rate.")
-    rm_samples: int = _f(8, help="pi_0 samples per RM-build prompt.")
-    rm_epochs: float = _f(4.0, help="Bradley-Terry epochs for r_0 (initialised from pi_0's backbone).")
-    rm_learning_rate: float = _f(1e-3, help="r_0 learning rate.")
-    eval_samples: int = _f(4, help="Samples per evaluation prompt when measuring a policy.")
-    hidden_size: int = _f(64, help="Tiny model width.")
-    layers: int = _f(2, help="Tiny model depth.")
-    max_new_tokens: int = _f(24, help="Longest response the world's tasks need.")
+        0.25, help="Fraction that follow the family's systematic mistake; the rest are random corruptions.",
+        ge=0, le=1)
+    sft_examples: int = _f(21000, help="SFT demonstrations for pi_0.", ge=1)
+    sft_steps: int = _f(2000, help="SFT optimiser steps for pi_0 (batch 64).", ge=1)
+    sft_learning_rate: float = _f(3e-3, help="SFT peak learning rate.", gt=0)
+    rm_samples: int = _f(8, help="pi_0 samples per RM-build prompt (pairs need two).", ge=2)
+    rm_epochs: float = _f(4.0, help="Bradley-Terry epochs for r_0 (initialised from pi_0's backbone).", gt=0)
+    rm_learning_rate: float = _f(1e-3, help="r_0 learning rate.", gt=0)
+    eval_samples: int = _f(4, help="Samples per evaluation prompt when measuring a policy.", ge=1)
+    hidden_size: int = _f(64, help="Tiny model width, a multiple of its 4 attention heads.", ge=4)
+    layers: int = _f(2, help="Tiny model depth.", ge=1)
+    max_new_tokens: int = _f(24, help="Longest response the world's tasks need.", ge=1)
 
 
 # ---------------------------------------------------------------- top level
@@ -226,17 +248,12 @@ class MTConfig:
         self.validate()
 
     def validate(self) -> None:
+        check_fields(self)
         d = self.data
         for name in ("pm_parts", "rm_parts"):
             parts = getattr(d, name)
             if not parts or any(not 1 <= p <= d.num_parts for p in parts):
                 raise ConfigError(f"data.{name}={parts}: expected a non-empty list of parts in 1..{d.num_parts}")
-        if self.run.iterations < 1:
-            raise ConfigError(f"run.iterations={self.run.iterations}: expected >= 1")
-        if self.sampling.k < 2:
-            raise ConfigError(f"sampling.k={self.sampling.k}: the pair rule needs at least 2 samples per prompt")
-        if not 0 < self.sampling.top_p <= 1:
-            raise ConfigError(f"sampling.top_p={self.sampling.top_p}: expected in (0, 1]")
         if self.select.stop_rule and not self.select.enabled:
             self.select.stop_rule = False
         for name in ("estep", "mstep"):
@@ -246,9 +263,10 @@ class MTConfig:
                     f"{name}.global_batch_size={u.global_batch_size} is not a multiple of "
                     f"{name}.per_device_batch_size={u.per_device_batch_size}"
                 )
-        if not 0 <= self.mstep.heldout_fraction < 1:
-            raise ConfigError(f"mstep.heldout_fraction={self.mstep.heldout_fraction}: expected in [0, 1)")
-        _check_choices(self)
+        w = self.world
+        if w.demo_accuracy + w.demo_mistakes > 1:
+            raise ConfigError(f"world.demo_accuracy={w.demo_accuracy} + world.demo_mistakes="
+                              f"{w.demo_mistakes}: expected a sum <= 1 (both are shares of all demos)")
 
     # -- views
     def to_dict(self) -> dict[str, Any]:
@@ -258,14 +276,34 @@ class MTConfig:
         return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:12]
 
 
-def _check_choices(obj: Any, prefix: str = "") -> None:
+_BOUNDS = {"gt": (">", operator.gt), "ge": (">=", operator.ge), "lt": ("<", operator.lt),
+           "le": ("<=", operator.le)}
+
+
+def range_text(metadata: Any) -> str | None:
+    """A field's range as errors and show-config print it: '> 0', '>= 1', 'in [0, 1)'; None if unbounded."""
+    low = next((k for k in ("gt", "ge") if k in metadata), None)
+    high = next((k for k in ("lt", "le") if k in metadata), None)
+    if low and high:
+        left, right = "(" if low == "gt" else "[", ")" if high == "lt" else "]"
+        return f"in {left}{metadata[low]}, {metadata[high]}{right}"
+    if low or high:
+        return f"{_BOUNDS[low or high][0]} {metadata[low or high]}"
+    return None
+
+
+def check_fields(obj: Any, prefix: str = "") -> None:
+    """Check every field against its declared choices and range (None passes: it means 'not set')."""
     for f in dataclasses.fields(obj):
         value = getattr(obj, f.name)
         key = f"{prefix}{f.name}"
         if dataclasses.is_dataclass(value):
-            _check_choices(value, key + ".")
+            check_fields(value, key + ".")
         elif "choices" in f.metadata and value not in f.metadata["choices"]:
             raise ConfigError(f"{key}={value!r}: expected one of {', '.join(map(str, f.metadata['choices']))}")
+        elif value is not None and not all(test(value, f.metadata[k]) for k, (_, test) in _BOUNDS.items()
+                                           if k in f.metadata):  # written so that NaN fails too
+            raise ConfigError(f"{key}={value!r}: expected {range_text(f.metadata)}")
 
 
 # ---------------------------------------------------------------- loading
@@ -407,9 +445,10 @@ def load_config(
 
 
 def load_section(cls: type, data: dict[str, Any], prefix: str) -> Any:
-    """A typed section from a plain table, e.g. a method's options from ``cfg.method``."""
+    """A typed section from a plain table, each field checked, e.g. a method's options from ``cfg.method``."""
     section = cls()
     _merge(section, data, prefix)
+    check_fields(section, prefix)
     return section
 
 
@@ -429,5 +468,7 @@ def describe(cfg: Any, prefix: str = "") -> list[tuple[str, Any, str, bool]]:
         if dataclasses.is_dataclass(value):
             rows.extend(describe(value, f"{prefix}{f.name}."))
         else:
-            rows.append((f"{prefix}{f.name}", value, f.metadata.get("help", ""), f.metadata.get("reconstructed", False)))
+            allowed = range_text(f.metadata)
+            note = f.metadata.get("help", "") + (f" Allowed values: {allowed}." if allowed else "")
+            rows.append((f"{prefix}{f.name}", value, note, f.metadata.get("reconstructed", False)))
     return rows

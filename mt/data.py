@@ -153,6 +153,9 @@ def prepare_splits(run: Run) -> dict[str, list[dict[str, Any]]]:
             splits["selection"] = fixed["selection"]
         else:
             splits = split_prompts(kept, d.num_parts, d.selection_size, ctx.seed, d.max_prompts)
+        if not splits["selection"]:
+            raise InputError("the selection set is empty: every iteration's selection stage (and the last "
+                             "checkpoint it keeps without select.enabled) answers it; set data.selection_size > 0")
         result = {}
         for name, rows in splits.items():
             write_jsonl(ctx.dir / f"{name}.jsonl", rows)

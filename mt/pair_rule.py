@@ -3,13 +3,21 @@
 ``mt`` (Mutual-Taught, reconstructed): rejected = the lowest-scoring response; chosen = the
 shortest response scoring strictly above the prompt's mean reward, a guard against the RM's
 length bias. ``max_min`` (RLHFlow iterative DPO): highest vs lowest. A prompt whose rewards all
-tie carries no preference and is skipped and counted.
+tie carries no preference and is skipped and counted. Ties: rejected is the longest of the lowest;
+chosen is, under mt, the best of the shortest and, under max_min, the shortest of the highest; then
+the first index.
+
+The mean is exact (a float is a fraction): a rounded mean can land on the top reward when the
+others sit one ulp below it, leaving nothing strictly above, and it would depend on the order the
+rewards are summed in. Exactly, the highest reward is above the mean whenever rewards differ.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from fractions import Fraction
 
 
 @dataclass
@@ -26,14 +34,17 @@ def choose_pair(rewards: Sequence[float], lengths: Sequence[int], rule: str = "m
     """Indices (chosen, rejected), or None when every reward ties."""
     if len(rewards) != len(lengths):
         raise ValueError("rewards and lengths differ in length")
+    if not all(math.isfinite(r) for r in rewards):
+        raise ValueError(f"rewards must be finite numbers, got {list(rewards)}")
     if len(rewards) < 2 or max(rewards) == min(rewards):
         return None
     rejected = min(range(len(rewards)), key=lambda i: (rewards[i], -lengths[i]))
     if rule == "max_min":
         chosen = max(range(len(rewards)), key=lambda i: (rewards[i], -lengths[i]))
     elif rule == "mt":
-        mean = sum(rewards) / len(rewards)
-        above = [i for i in range(len(rewards)) if rewards[i] > mean]
+        exact = [Fraction(float(r)) for r in rewards]
+        total = sum(exact)  # r > total / n, compared as n * r > total: no rounding anywhere
+        above = [i for i, r in enumerate(exact) if len(exact) * r > total]
         chosen = min(above, key=lambda i: (lengths[i], -rewards[i]))
     else:
         raise ValueError(f"unknown pair rule {rule!r}; expected 'mt' or 'max_min'")

@@ -131,8 +131,8 @@ def estep_bare(inp: BenchInputs, out_dir: Path) -> dict[str, Any]:
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl import DPOTrainer
 
-    from mt.updates import dpo_config
     from mt.modeling import torch_dtype
+    from mt.updates import dpo_config
 
     start = time.perf_counter()
     tokenizer = AutoTokenizer.from_pretrained(inp.policy)

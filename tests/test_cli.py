@@ -32,6 +32,7 @@ def test_show_config_marks_reconstructed_values():
     assert result.exit_code == 0, result.output
     assert "meta-llama/Meta-Llama-3-8B-Instruct" in result.output
     assert "(reconstructed)" in result.output
+    assert "Allowed values: in (0, 1]." in result.output  # sampling.top_p's range, from its field metadata
 
 
 @pytest.mark.parametrize(
@@ -40,6 +41,7 @@ def test_show_config_marks_reconstructed_values():
         (["train", "--set", "estep.betta=1"], "unknown config key 'estep.betta'"),
         (["train", "--preset", "nope"], "unknown preset 'nope'"),
         (["train", "--config", "/no/such.toml"], "does not exist"),
+        (["train", "--set", "estep.beta=-0.1"], "estep.beta=-0.1: expected > 0"),
     ],
 )
 def test_bad_input_is_one_error_line(args, message, tmp_path):

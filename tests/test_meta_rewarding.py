@@ -8,10 +8,9 @@ import re
 from pathlib import Path
 
 import pytest
-
 from stubs import StubEngine, StubEnv
 
-from mt.config import load_config
+from mt.config import ConfigError, load_config, load_section
 from mt.engine import Models
 from mt.method import Run
 from mt.records import InputError, write_jsonl
@@ -60,9 +59,8 @@ def test_rho_schedule_is_indexed_by_iteration_and_repeats_its_last_value():
 @pytest.mark.parametrize("key, value", [("rho", [0.0, 0.5]), ("n_judgments", 0), ("bias_scope", "prompt"),
                                         ("score_min", 5)])
 def test_bad_options_are_refused(key, value):
-    o = MetaRewardingOptions(**{key: value})
-    with pytest.raises(InputError, match=key):
-        o.check()
+    with pytest.raises(ConfigError, match=key):
+        load_section(MetaRewardingOptions, {key: value}, "method.").check()
 
 
 # ---------------------------------------------------------------- judging: parsing, dropping, counting

@@ -1,3 +1,8 @@
+import math
+
+import numpy as np
+import pytest
+
 from mt.pair_rule import build_pairs, choose_pair
 
 
@@ -33,3 +38,29 @@ def test_build_pairs_counts_skips():
     assert stats.built == 1 and stats.skipped_tie == 1
     assert pairs[0]["chosen"] == "x" and pairs[0]["rejected"] == "yy"
     assert pairs[0]["chosen_reward"] == 1.0
+
+
+def test_mt_rule_survives_a_float_mean_that_rounds_onto_the_top_reward():
+    # Found by hypothesis (shrunk to [5e-324, 5e-324, 0.0]): when the top reward is the next float above
+    # the others, (2 hi + lo) / 3 rounds to hi, nothing was strictly above the mean and min() of an empty
+    # list crashed. The exact mean keeps the top reward above it whenever the rewards differ.
+    assert choose_pair([5e-324, 5e-324, 0.0], [1, 1, 1], "mt") == (0, 2)
+    hi = math.nextafter(1.0, 2.0)
+    assert choose_pair([hi, hi, 1.0], [3, 2, 1], "mt") == (1, 2)
+
+
+def test_mt_rule_does_not_depend_on_the_order_rewards_are_summed_in():
+    # In floats 0.1 + 0.2 + 0.3 and 0.3 + 0.2 + 0.1 put the mean on either side of 0.2.
+    assert choose_pair([0.1, 0.2, 0.3], [5, 1, 9], "mt") == (1, 0)
+    assert choose_pair([0.3, 0.2, 0.1], [9, 1, 5], "mt") == (1, 2)
+
+
+def test_non_finite_rewards_are_refused():
+    with pytest.raises(ValueError, match="finite"):
+        choose_pair([0.1, math.nan, 0.3], [1, 1, 1], "mt")
+    with pytest.raises(ValueError, match="finite"):
+        choose_pair([0.1, math.inf], [1, 1], "max_min")
+
+
+def test_numpy_rewards_are_accepted():
+    assert choose_pair(list(np.array([0.1, 0.9, 0.5], dtype=np.float32)), [1, 2, 3], "mt") == (1, 0)

@@ -9,11 +9,10 @@ from torch.distributions import Independent, Normal, kl_divergence
 from trl import RewardTrainer
 
 from mt.config import MStepConfig
-from mt.updates import preference_dataset
 from mt.modeling import load_reward_model, load_tokenizer
-from mt.updates import reward_config
 from mt.rlp.multiview import MultiViewHeads, js_mutual_information, shuffled, symmetric_kl
 from mt.rlp.uml import HEADS, VIEW_COLUMNS, UMLConfig, UMLRewardTrainer, attach_views, clip_ids, view_pairs
+from mt.updates import preference_dataset, reward_config
 
 
 # ---------------------------------------------------------------- loss terms

@@ -24,11 +24,11 @@ from ..chat import as_messages
 from ..config import ModelsConfig, MStepConfig, WorldConfig
 from ..generate import Sampling, TransformersGenerator
 from ..modeling import release_memory
-from ..updates import train_reward_model
 from ..progress import QUIET, Reporter, RichTrainerCallback, quiet_trainer
 from ..records import InputError, read_json, read_jsonl, write_json, write_jsonl
 from ..rundir import versions
 from ..tiny import TinySize, build_policy, build_tokenizer, save
+from ..updates import train_reward_model
 from .tasks import FAMILIES, MARKER, Instance, corrupt, generate_instances, gold_reward
 
 SPLITS = ("train", "selection", "eval", "rm_build", "rm_test")

@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from ..config import MTConfig, load_config
-from ..updates import train_dpo
 from ..generate import Sampling, TransformersGenerator
 from ..pair_rule import build_pairs
 from ..reward import TransformersRewardScorer
+from ..updates import train_dpo
 from .build import World
 from .measure import evaluate
 from .tasks import gold_reward

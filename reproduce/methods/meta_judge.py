@@ -120,21 +120,45 @@ def bt_ratings(wins: Sequence[Sequence[float]], prior: float = 0.0, iterations: 
     """Bradley-Terry log-strengths maximising sum B[m][k] log sigmoid(r_m - r_k) (Elo up to 400/ln 10).
 
     Hunter's MM updates. ``prior`` adds that many virtual wins each way to every pair that met, so an
-    undefeated judgment gets a finite rating; judgments that never met another stay at 0.
+    undefeated judgment gets a finite rating. Battles fix ratings only up to a constant within each
+    group of judgments linked by battles, so each group is centred at 0 (a judgment that never met
+    another stays at 0); one common centre would leave the groups' offsets to the update order.
     """
     n = len(wins)
     met = [[i != j and wins[i][j] + wins[j][i] > 0 for j in range(n)] for i in range(n)]
     b = [[wins[i][j] + (prior if met[i][j] else 0.0) for j in range(n)] for i in range(n)]
     p = [1.0] * n
+    groups = _linked_groups(met)
     for _ in range(iterations):
         for i in range(n):
             total = sum(b[i])
             denom = sum((b[i][j] + b[j][i]) / (p[i] + p[j]) for j in range(n) if met[i][j])
             if denom > 0:
                 p[i] = max(total / denom, 1e-12)
-        mean_log = sum(math.log(x) for x in p) / n
-        p = [x / math.exp(mean_log) for x in p]
+        for group in groups:
+            centre = math.exp(sum(math.log(p[i]) for i in group) / len(group))
+            for i in group:
+                p[i] /= centre
     return [math.log(x) for x in p]
+
+
+def _linked_groups(met: Sequence[Sequence[bool]]) -> list[list[int]]:
+    """The connected components of the battle graph."""
+    seen, groups = set(), []
+    for start in range(len(met)):
+        if start in seen:
+            continue
+        seen.add(start)
+        group, stack = [], [start]
+        while stack:
+            i = stack.pop()
+            group.append(i)
+            for j, linked in enumerate(met[i]):
+                if linked and j not in seen:
+                    seen.add(j)
+                    stack.append(j)
+        groups.append(group)
+    return groups
 
 
 def extremes(ratings: Sequence[float], tol: float = 1e-9) -> tuple[int, int] | None:

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from mt.chat import Messages, as_messages, prompt_text
-from mt.config import UpdateConfig
+from mt.config import ConfigError, UpdateConfig
 from mt.engine import Models
 from mt.estep import dpo_update
 from mt.generate import Sampling
@@ -56,13 +56,14 @@ def _f(default, help: str, reconstructed: bool = False, **extra):
 @dataclass
 class MetaRewardingOptions:
     # -- judge and meta-judge
-    n_judgments: int = _f(11, "Judgments sampled per response, N (paper: 11).")
-    judge_temperature: float = _f(0.8, "Sampling temperature of the judge and the meta-judge.", True)
-    judge_top_p: float = _f(0.95, "Nucleus threshold of the judge and the meta-judge.", True)
-    judge_max_new_tokens: int = _f(1024, "Longest judgment.", True)
-    meta_max_new_tokens: int = _f(1024, "Longest meta-judgment.", True)
-    score_min: int = _f(0, "Lowest valid score (the additive 5-point prompt gives 0-5); others are unparseable.")
-    score_max: int = _f(5, "Highest valid score.")
+    n_judgments: int = _f(11, "Judgments sampled per response, N (paper: 11).", ge=1)
+    judge_temperature: float = _f(0.8, "Sampling temperature of the judge and the meta-judge.", True, ge=0)
+    judge_top_p: float = _f(0.95, "Nucleus threshold of the judge and the meta-judge.", True, gt=0, le=1)
+    judge_max_new_tokens: int = _f(1024, "Longest judgment.", True, ge=1)
+    meta_max_new_tokens: int = _f(1024, "Longest meta-judgment.", True, ge=1)
+    score_min: int = _f(
+        0, "Lowest valid score (the additive 5-point prompt gives 0-5); others are unparseable.", ge=0)
+    score_max: int = _f(5, "Highest valid score.", ge=1)
     judge_prompt: str = _f("", "File with the judge prompt ({prompt}, {response}; it must ask for a final "
                                "'Score: k'), or builtin:tiny, the one-line template the tiny recipe teaches.")
     meta_judge_prompt: str = _f("", "File with the meta-judge prompt ({prompt}, {response}, {judgment_a}, "
@@ -70,42 +71,44 @@ class MetaRewardingOptions:
     # -- actor pairs
     rho: list[float] = _f([0.0, 0.32, 0.32, 0.4], "Length-control rho of iteration t (the last value repeats); "
                                                    "0 = best vs worst.")
-    prompts_per_iteration: int = _f(5000, "Prompts of the iteration's part that are used (paper: 5K); 0 = all.")
+    prompts_per_iteration: int = _f(
+        5000, "Prompts of the iteration's part that are used (paper: 5K); 0 = all.", ge=0)
     # -- judge pairs
     judge_iterations: list[int] = _f([1, 2], "Iterations that train on judge pairs (paper: 1 and 2).")
     bias_scope: str = _f("response", "Where the positional-bias weights are estimated: each response's battles, "
                                      "or all of the iteration's.", True, choices=BIAS_SCOPES)
-    bt_prior: float = _f(0.1, "Virtual wins each way for every pair of judgments that met (keeps BT finite).", True)
-    max_chosen_judgment_tokens: int = _f(512, "A judge pair whose chosen judgment is longer is dropped.", True)
+    bt_prior: float = _f(
+        0.1, "Virtual wins each way for every pair of judgments that met (keeps BT finite).", True, ge=0)
+    max_chosen_judgment_tokens: int = _f(
+        512, "A judge pair whose chosen judgment is longer is dropped.", True, ge=1)
     # -- judge-training set (EFT) and its SFT, before iteration 1
     eft_data: str = _f("", "Outside the gold world: a JSONL file of judge-training rows (prompt, completion). "
                            "Empty = models.policy is taken as already trained to judge.")
-    eft_samples: int = _f(2, "Gold world: pi_0 samples per held-out prompt, each one judge and one meta example.")
+    eft_samples: int = _f(
+        2, "Gold world: pi_0 samples per held-out prompt, each one judge and one meta example.", ge=1)
     eft_replay: bool = _f(True, "Gold world: each sample is also an actor example (prompt -> pi_0's own answer), as "
                                 "Self-Rewarding's seed model learns IFT with EFT; without it the tiny actor is "
                                 "overwritten by the judge format.")
     eft_gold_edges: list[float] = _f([0.25, 0.5, 0.75, 1.0], "Gold world: gold reward edges of scores 2..5.")
-    eft_learning_rate: float = _f(5.5e-6, "SFT peak learning rate (Self-Rewarding's SFT value).", True)
-    eft_epochs: float = _f(1.0, "SFT passes over the judge-training set.", True)
-    eft_batch_size: int = _f(16, "SFT examples per optimiser step.", True)
-    eft_per_device_batch_size: int = _f(4, "SFT examples per device per forward pass.")
-    eft_max_length: int = _f(2048, "SFT prompt + completion tokens.")
+    eft_learning_rate: float = _f(5.5e-6, "SFT peak learning rate (Self-Rewarding's SFT value).", True, gt=0)
+    eft_epochs: float = _f(1.0, "SFT passes over the judge-training set.", True, gt=0)
+    eft_batch_size: int = _f(16, "SFT examples per optimiser step.", True, ge=1)
+    eft_per_device_batch_size: int = _f(4, "SFT examples per device per forward pass.", ge=1)
+    eft_max_length: int = _f(2048, "SFT prompt + completion tokens.", ge=1)
 
     def check(self) -> None:
-        if self.n_judgments < 1:
-            raise InputError(f"method.n_judgments={self.n_judgments}: expected >= 1")
+        """What a single field's range cannot say (``load_section`` checked the fields one by one)."""
         if self.score_min >= self.score_max:
-            raise InputError(f"method.score_min={self.score_min} must be below method.score_max={self.score_max}")
+            raise ConfigError(f"method.score_min={self.score_min} must be below "
+                              f"method.score_max={self.score_max}")
         if not self.rho or any(not 0 <= r < 0.5 for r in self.rho):
-            raise InputError(f"method.rho={self.rho}: expected values in [0, 0.5) (at 0.5 the chosen and rejected "
-                             "thresholds meet)")
-        if self.bias_scope not in BIAS_SCOPES:
-            raise InputError(f"method.bias_scope={self.bias_scope!r}: expected one of {', '.join(BIAS_SCOPES)}")
+            raise ConfigError(f"method.rho={self.rho}: expected values in [0, 0.5) (at 0.5 the chosen and "
+                              "rejected thresholds meet)")
         if self.eft_gold_edges != sorted(self.eft_gold_edges):
-            raise InputError(f"method.eft_gold_edges={self.eft_gold_edges}: expected ascending edges")
+            raise ConfigError(f"method.eft_gold_edges={self.eft_gold_edges}: expected ascending edges")
         if self.eft_batch_size % self.eft_per_device_batch_size:
-            raise InputError(f"method.eft_batch_size={self.eft_batch_size} is not a multiple of "
-                             f"method.eft_per_device_batch_size={self.eft_per_device_batch_size}")
+            raise ConfigError(f"method.eft_batch_size={self.eft_batch_size} is not a multiple of "
+                              f"method.eft_per_device_batch_size={self.eft_per_device_batch_size}")
         mj.load_template(self.judge_prompt, mj.JUDGE_FIELDS, "judge_prompt")
         mj.load_template(self.meta_judge_prompt, mj.META_FIELDS, "meta_judge_prompt")
 
@@ -120,13 +123,18 @@ def length_controlled_pair(scores: Sequence[float], lengths: Sequence[int], rho:
 
     chosen = shortest with score >= (1-rho) S_max + rho S_min; rejected = longest with score <=
     (1-rho) S_min + rho S_max. Length ties go to the better (chosen) or worse (rejected) score, then
-    to the first index. None when the scores do not separate the responses.
+    to the first index. None when the scores do not separate the responses. A score within a
+    billionth of the spread of a threshold counts as on it: float noise, scaled so that close scores
+    still separate (a fixed tolerance let scores 1e-10 apart swap chosen and rejected).
     """
     if len(scores) < 2 or max(scores) == min(scores):
         return None
-    hi, lo, tol = max(scores), min(scores), 1e-9
-    top = [i for i, s in enumerate(scores) if s >= (1 - rho) * hi + rho * lo - tol]
-    bottom = [i for i, s in enumerate(scores) if s <= (1 - rho) * lo + rho * hi + tol]
+    hi, lo = max(scores), min(scores)
+    spread = hi - lo
+    tol = 1e-9 * spread
+    # written as offsets from hi and lo, so rounding never moves a threshold past the extreme itself
+    top = [i for i, s in enumerate(scores) if s >= hi - rho * spread - tol]
+    bottom = [i for i, s in enumerate(scores) if s <= lo + rho * spread + tol]
     chosen = min(top, key=lambda i: (lengths[i], -scores[i], i))
     rejected = min(bottom, key=lambda i: (-lengths[i], scores[i], i))
     return chosen, rejected

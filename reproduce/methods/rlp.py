@@ -26,18 +26,25 @@ from .registry import MethodSpec, register
 
 @dataclass
 class RLPOptions:
-    n: int = field(default=10, metadata={"help": "Policy samples per unlabelled prompt (paper: 10)."})
-    temperature: float = field(default=1.0, metadata={"help": "Their sampling temperature (paper: 1.0)."})
-    gamma: float = field(default=0.5, metadata={"help": "SPG: keep a prompt whose largest cluster holds this share."})
+    n: int = field(default=10, metadata={
+        "help": "Policy samples per unlabelled prompt (paper: 10); SPG compares samples, so two at least.",
+        "ge": 2})
+    temperature: float = field(default=1.0, metadata={
+        "help": "Their sampling temperature (paper: 1.0).", "ge": 0})
+    gamma: float = field(default=0.5, metadata={
+        "help": "SPG: keep a prompt whose largest cluster holds this share.", "ge": 0, "le": 1})
     judge: str = field(default="exact", metadata={"help": "SPG equivalence judge: exact, embedding or nli.",
                                                   "choices": ("exact", "embedding", "nli")})
     nli_model: str = field(default="", metadata={"help": "Path or id of the NLI checkpoint for judge=nli."})
-    lam: float = field(default=0.5, metadata={"help": "UML: weight of the multi-view loss (paper: 0.5)."})
-    skl_weight: float = field(default=1.0, metadata={"help": "UML: weight of the symmetrised KL inside L_M."})
+    lam: float = field(default=0.5, metadata={
+        "help": "UML: weight of the multi-view loss (paper: 0.5).", "ge": 0})
+    skl_weight: float = field(default=1.0, metadata={"help": "UML: weight of the symmetrised KL inside L_M.",
+                                                     "ge": 0})
     human_pairs: str = field(default="", metadata={
         "help": "The human preference pairs the RM is retrained on (JSONL: prompt, chosen, rejected). Empty = the "
                 "environment's own (the gold world's: r_0's gold-labelled training pairs)."})
-    human_pairs_limit: int = field(default=0, metadata={"help": "Use at most this many human pairs (0 = all)."})
+    human_pairs_limit: int = field(default=0, metadata={
+        "help": "Use at most this many human pairs (0 = all).", "ge": 0})
     strip_prefixes: list[str] = field(default_factory=list, metadata={
         "help": "SPG exact judge: prefixes removed before answers are compared (the gold world's marker)."})
 

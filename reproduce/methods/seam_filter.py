@@ -24,7 +24,7 @@ CITATION = "Lu et al., It Takes Two: On the Seamlessness between Reward and Poli
 @dataclass
 class SeamFilterOptions:
     fraction: float = field(default=0.2, metadata={"help": "Share of each part's prompts dropped (not stated).",
-                                                    "reconstructed": True})
+                                                    "reconstructed": True, "ge": 0, "lt": 1})
     selection: str = field(default="seam", metadata={"help": "seam: drop the highest SEAM; random: the control.",
                                                      "choices": ("seam", "random")})
     source: str = field(default="corrupt", metadata={"help": "SEAM's worse-answer source (see mt-repro seam)."})

@@ -25,7 +25,7 @@ VARIANTS = ("sppo", "sppo_single", "sppo_hard")
 
 @dataclass
 class SPPOOptions:
-    beta: float = field(default=0.001, metadata={"help": "1/eta; the paper's eta is 1000."})
+    beta: float = field(default=0.001, metadata={"help": "1/eta; the paper's eta is 1000.", "gt": 0})
     variant: str = field(default="sppo", metadata={
         "help": "sppo: per-side targets from p_win; sppo_single: P(y_w beats y_l) for both sides, opposite signs; "
                 "sppo_hard: targets +-1/(2 beta) (TRL's hard-label form).", "choices": VARIANTS})
