@@ -48,10 +48,16 @@ class RunConfig:
                    ge=0, le=SEED_MAX)
     env: str = _f(
         "prompts",
-        help="Where prompts and initial models come from and how a run is evaluated: prompts = data.prompts and "
-        "models.*, no evaluation; world = the CPU gold world (its prompts, pi_0, r_0, gold measurements each "
-        "iteration); benchmarks = data.prompts and models.*, the final models benchmarked as [bench] says.",
-        choices=["prompts", "world", "benchmarks"],
+        help="Where prompts and initial models come from: prompts = data.prompts and models.*; world = the CPU gold "
+        "world (its prompts, pi_0, r_0 and gold reward).",
+        choices=["prompts", "world"],
+    )
+    evaluation: str = _f(
+        "env",
+        help="How (pi_t, r_t) are measured: env = the environment's own measurements (the gold world's, every "
+        "iteration; none for plain prompts); benchmarks = the final policy and RM through the benchmarks, judge "
+        "and data that [bench] names (AlpacaEval-2 LC, Arena-Hard, RewardBench).",
+        choices=["env", "benchmarks"],
     )
     iterations: int = _f(
         2,
@@ -242,6 +248,12 @@ class MTConfig:
         default_factory=dict,
         metadata={"help": "Options of a reproduction method (SPPO's eta, ...), checked by that method's own "
                           "config dataclass.", "reconstructed": False},
+    )
+    bench: dict[str, Any] = field(
+        default_factory=dict,
+        metadata={"help": "With run.evaluation=benchmarks: which benchmarks, the judge and the data (see "
+                          "`mt-repro bench list`), checked by the benchmark evaluation's own config dataclass.",
+                  "reconstructed": False},
     )
 
     def __post_init__(self):

@@ -30,15 +30,14 @@ def _world(cfg: MTConfig, reporter: Reporter) -> Environment:
     return WorldEnvironment(cfg, reporter)
 
 
-@ENVIRONMENTS.register("benchmarks")
-def _benchmarks(cfg: MTConfig, reporter: Reporter) -> Environment:
-    from bench.environment import BenchmarkEnvironment
-
-    return BenchmarkEnvironment(cfg, reporter)
-
-
 def environment(cfg: MTConfig, reporter: Reporter = QUIET) -> Environment:
-    return ENVIRONMENTS.get(cfg.run.env)(cfg, reporter)
+    """The config's environment; with ``run.evaluation=benchmarks`` its models are measured by the benchmarks."""
+    env = ENVIRONMENTS.get(cfg.run.env)(cfg, reporter)
+    if cfg.run.evaluation == "benchmarks":
+        from bench.environment import BenchmarkEvaluation
+
+        env = BenchmarkEvaluation(env, cfg, reporter)
+    return env
 
 
 def run_method(cfg: MTConfig, method: str, run_dir: str | Path, reporter: Reporter = QUIET,
