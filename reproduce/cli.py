@@ -28,6 +28,9 @@ app.add_typer(bench_app, name="bench")
 PresetOpt = Annotated[str | None, typer.Option("--preset", "-p", help="Preset name (tiny, paper) or a .toml path.")]
 ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="A TOML file layered over the preset.")]
 SetOpt = Annotated[list[str] | None, typer.Option("--set", "-s", help="Override: section.key=value (repeatable).")]
+MethodOpt = Annotated[str, typer.Option(
+    "--method", "-m", help="A registered method (`mt-repro methods` lists them); its defining settings apply over "
+                           "yours.")]
 
 
 def _load(preset, config, overrides, extra=()):
@@ -44,9 +47,7 @@ def train(
     run_dir: Annotated[Path | None, typer.Option(help="Run directory (the run's state); default runs/<run.name>.")] = None,
     iterations: Annotated[int | None, typer.Option(help="Shortcut for --set run.iterations=N.")] = None,
     seed: Annotated[int | None, typer.Option(help="Shortcut for --set run.seed=N.")] = None,
-    method: Annotated[str, typer.Option(
-        "--method", "-m", help="A registered method (`mt-repro methods` lists them); its defining settings apply "
-                               "over yours.")] = "mutual-taught",
+    method: MethodOpt = "mutual-taught",
     launcher: Annotated[str | None, typer.Option(
         help="Run the DPO and RM updates under this launcher, e.g. \"accelerate launch --config_file "
              "reproduce/accelerate/multi_gpu_zero3.yaml\"; sampling and scoring stay in this process.")] = None,
@@ -60,17 +61,11 @@ def train(
     quiet_libraries()
     from mt.progress import Reporter
 
-    from .methods import METHODS
-    from .recipes import method_overrides
     from .runner import run_method
 
     extra = [f"run.iterations={iterations}"] * (iterations is not None) + [f"run.seed={seed}"] * (seed is not None)
     with user_errors():
-        spec = METHODS.get(method)
-        settings, ignored = method_overrides(spec, [*(overrides or []), *extra])
-        if ignored:
-            console.print(f"[yellow]{method} defines {', '.join(ignored)} itself; your setting is not used[/]")
-        cfg = _load(preset, config, settings)
+        _, cfg = _method_config(method, preset, config, overrides, extra)
         target = run_dir or Path("runs") / cfg.run.name
         console.print(f"[bold]{method}[/] run [cyan]{target}[/] (config {cfg.digest()}, seed {cfg.run.seed})")
         with Reporter(enabled=not quiet) as reporter:
@@ -81,16 +76,49 @@ def train(
                   f"metrics: {target / 'metrics.jsonl'}")
 
 
+def _method_config(method: str, preset, config, overrides, extra=()):
+    """The resolved config of ``method``: preset, file and your settings, then what defines the method."""
+    from .methods import METHODS
+    from .recipes import method_overrides
+
+    spec = METHODS.get(method)
+    settings, ignored = method_overrides(spec, [*(overrides or []), *extra])
+    if ignored:
+        console.print(f"[yellow]{method} defines {', '.join(ignored)} itself; your setting is not used[/]")
+    return spec, _load(preset, config, settings)
+
+
 @app.command("show-config")
-def show_config(preset: PresetOpt = "tiny", config: ConfigOpt = None, overrides: SetOpt = None):
-    """Print the resolved configuration; (reconstructed) marks values the paper does not state."""
-    from mt.config import describe
+def show_config(preset: PresetOpt = "tiny", config: ConfigOpt = None, overrides: SetOpt = None,
+                method: MethodOpt = "mutual-taught"):
+    """Print the resolved configuration (and the method's own options); (reconstructed) marks values the paper
+    does not state."""
+    from mt.options import describe
 
     with user_errors():
-        cfg = _load(preset, config, overrides)
+        spec, cfg = _method_config(method, preset, config, overrides)
+        options = spec.parse_options(cfg)
     rows = [{"key": k, "value": repr(v), "note": ("(reconstructed) " if rec else "") + h}
-            for k, v, h, rec in describe(cfg)]
-    console.print(table(rows, title=f"config {cfg.digest()}"))
+            for k, v, h, rec in [*describe(cfg), *(describe(options, "method.") if options is not None else [])]
+            if k not in ("method", "bench")]
+    console.print(table(rows, title=f"{method}: config {cfg.digest()}"))
+
+
+@app.command("methods")
+def methods():
+    """Every registered method: what it is, what sets it apart from Mutual-Taught, and its own options."""
+    from mt.options import describe
+
+    from .methods import METHODS
+
+    rows = []
+    for name in METHODS:
+        spec = METHODS.get(name)
+        options = describe(spec.options(**spec.option_values), "") if spec.options else []
+        rows.append({"method": name, "what it is": spec.description,
+                     "differs from mutual-taught by": "\n".join(spec.differs_by()) or "-",
+                     "options (default)": "\n".join(f"{k}={v!r}" for k, v, _, _ in options) or "-"})
+    console.print(table(rows, title="methods (mt-repro show-config --method NAME prints one with its help)"))
 
 
 @world_app.command("build")

@@ -5,16 +5,8 @@ import typing
 
 import pytest
 
-from mt.config import (
-    ConfigError,
-    MTConfig,
-    check_fields,
-    describe,
-    load_config,
-    load_section,
-    parse_override,
-    range_text,
-)
+from mt.config import MTConfig, load_config
+from mt.options import ConfigError, check_fields, describe, load_section, parse_override, range_text
 
 
 def test_defaults_are_the_papers():
