@@ -7,6 +7,7 @@ Layers, later wins: dataclass defaults (the paper's values) -> a preset file -> 
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import hashlib
 import json
@@ -296,14 +297,17 @@ def load_config(
     preset: str | None = None,
     config_file: str | Path | None = None,
     overrides: list[str] | tuple[str, ...] = (),
+    tables: list[dict[str, Any]] | tuple[dict[str, Any], ...] = (),
 ) -> MTConfig:
-    """Build a validated config: defaults, then preset, then file, then overrides."""
+    """Build a validated config: defaults, then preset, then ``tables`` (e.g. a recipe's), then file, then
+    overrides."""
     cfg = MTConfig.__new__(MTConfig)
     for f in dataclasses.fields(MTConfig):
         setattr(cfg, f.name, f.default_factory())  # type: ignore[misc]
     layers: list[dict[str, Any]] = []
     if preset:
         layers.append(read_toml(resolve_preset(preset)))
+    layers += [copy.deepcopy(t) for t in tables]
     if config_file:
         layers.append(read_toml(Path(config_file)))
     layers += [as_table(*parse_override(text)) for text in overrides]

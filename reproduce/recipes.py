@@ -26,8 +26,16 @@ class Recipe:
     name: str
     preset: str
     seeds: int
-    evaluation: str
+    config: dict = field(default_factory=dict)  # a config layer every cell shares (the [config] table)
     method_overrides: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def evaluation(self) -> str:
+        """What measures the cells: "world" (gold measurements), "benchmarks", or "none"."""
+        cfg = load_config(self.preset, tables=[self.config])
+        if cfg.run.evaluation == "benchmarks":
+            return "benchmarks"
+        return "world" if cfg.run.env == "world" else "none"
 
 
 def load_recipe(name: str) -> Recipe:
@@ -39,8 +47,14 @@ def load_recipe(name: str) -> Recipe:
     methods = data.get("methods", {})
     for method in methods:
         METHODS.get(method)  # an unknown name is an error that lists the known ones
-    return Recipe(path.stem, data["preset"], int(data.get("seeds", 1)), data.get("evaluation", "world"),
-                  {m: list(v.get("overrides", [])) for m, v in methods.items()})
+    unknown = sorted(set(data) - {"preset", "seeds", "config", "methods"})
+    if unknown:
+        raise ConfigError(f"{path}: unknown recipe keys {', '.join(unknown)}; a recipe has preset, seeds, [config] "
+                          "(settings every cell shares) and [methods.NAME] overrides")
+    recipe = Recipe(path.stem, data["preset"], int(data.get("seeds", 1)), data.get("config", {}),
+                    {m: list(v.get("overrides", [])) for m, v in methods.items()})
+    load_config(recipe.preset, tables=[recipe.config])  # a bad key or value is reported before any cell runs
+    return recipe
 
 
 @dataclass
@@ -69,7 +83,7 @@ def method_overrides(spec: MethodSpec, user: list[str], recipe: list[str] = ()) 
 def cell_config(recipe: Recipe, spec: MethodSpec, seed: int, user: list[str]) -> tuple[MTConfig, list[str], list[str]]:
     overrides, ignored = method_overrides(spec, user, recipe.method_overrides.get(spec.name, []))
     overrides += [f"run.seed={seed}", f"run.name={spec.name}"]
-    return load_config(recipe.preset, overrides=overrides), overrides, ignored
+    return load_config(recipe.preset, overrides=overrides, tables=[recipe.config]), overrides, ignored
 
 
 def plan(recipe: Recipe, methods: list[str], seeds: int, runs_root: Path, user: list[str]) -> list[Cell]:

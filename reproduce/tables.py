@@ -271,6 +271,8 @@ MEASURED = {
                      "are not RewardBench numbers",
     ("benchmarks", "policy"): "the same benchmarks, measured by mt-repro bench on each final policy",
     ("benchmarks", "rm"): "RewardBench, measured by mt-repro bench on each final RM",
+    ("none", "policy"): "nothing: the recipe's cells are not evaluated (set run.evaluation)",
+    ("none", "rm"): "nothing: the recipe's cells are not evaluated (set run.evaluation)",
 }
 
 
