@@ -1,10 +1,19 @@
 """Build the gold world: prompt splits, pi_0 (SFT on imperfect demonstrations) and r_0.
 
-r_0 is trained with Bradley-Terry on gold-labelled pairs of pi_0's own samples only, so it is
-on-distribution for pi_0 and nothing else. Its training pairs over-represent the shortcut: among
-pairs where exactly one side opens with the marker, a fraction ``shortcut_strength`` has the
-marker on the gold-preferred side (a biased annotation pool, as when raters favour a style).
-Everything is deterministic for the world seed and written atomically into one folder.
+Two regimes (``world.regime``):
+
+- ``shift``: no spurious cue. The demonstrations never carry the marker; r_0 is good on pi_0's
+  distribution and its errors off it are whatever a small learned verifier gets wrong.
+- ``hack``: the demonstrations open with the marker ``Sure! `` far more often when they are right, so
+  on pi_0's own samples the marker goes with correctness and r_0 learns it as a cue. Gold charges the
+  marker, so once the policy emits it freely the cue is worthless and r_0 is wrong about it.
+
+r_0 is a one-logit classifier trained with Bradley-Terry on gold-labelled pairs of pi_0's *natural*
+samples, drawn at the loop's sampling settings, with its own test pairs split off by prompt. Its
+backbone is either pi_0's (``rm_backbone = "policy"``) or a larger tiny Llama pretrained with the LM
+objective on correct demonstrations (``"pretrained"``), so it knows the tasks well enough to check
+pi_0's answers; it shares pi_0's tokenizer. Everything is deterministic for the world seed (and the
+package set, which the manifest records) and written atomically into one folder.
 """
 
 from __future__ import annotations
@@ -21,20 +30,22 @@ from pathlib import Path
 from typing import Any
 
 from ..chat import as_messages
-from ..config import ModelsConfig, MStepConfig, WorldConfig
+from ..config import WorldConfig
 from ..generate import Sampling, TransformersGenerator
 from ..modeling import release_memory
-from ..progress import QUIET, Reporter, RichTrainerCallback, quiet_trainer
+from ..progress import QUIET, Reporter
 from ..records import InputError, read_json, read_jsonl, write_json, write_jsonl
 from ..rundir import versions
 from ..tiny import TinySize, build_policy, build_tokenizer, save
-from ..updates import train_reward_model
 from .tasks import FAMILIES, MARKER, Instance, corrupt, generate_instances, gold_reward
 
 SPLITS = ("train", "selection", "eval", "rm_build", "rm_test")
+REGIMES = ("shift", "hack")
 # Bump when the code that generates a world changes, so cached worlds built by older code are not reused.
-WORLD_VERSION = 3
+WORLD_VERSION = 4
 MANIFEST = "world.json"
+# The loop's sampling settings (the tiny preset's `sampling`): r_0's pairs and every evaluation use them.
+SAMPLE_TEMPERATURE, SAMPLE_TOP_P = 0.8, 0.95
 
 
 def world_digest(cfg: WorldConfig) -> str:
@@ -66,6 +77,10 @@ class World:
         return WorldConfig(**self.manifest["config"])
 
     @property
+    def regime(self) -> str:
+        return self.manifest["config"]["regime"]
+
+    @property
     def policy(self) -> str:
         return str(self.dir / "pm0")
 
@@ -94,18 +109,24 @@ def ensure_world(cfg: WorldConfig, reporter: Reporter = QUIET) -> World:
     return build_world(cfg, folder, reporter)
 
 
-def build_world(cfg: WorldConfig, folder: Path, reporter: Reporter = QUIET) -> World:
+def check_config(cfg: WorldConfig) -> None:
     unknown = [f for f in cfg.families if f not in FAMILIES]
     if unknown:
         raise ValueError(f"unknown task families {unknown}; known: {', '.join(FAMILIES)}")
-    start = time.perf_counter()
-    tmp = folder.with_name(folder.name + ".partial")
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir(parents=True)
-    rng = random.Random(cfg.seed)
+    if cfg.regime not in REGIMES:
+        raise ValueError(f"world.regime={cfg.regime!r}: expected one of {', '.join(REGIMES)}")
+    if cfg.rm_backbone not in ("policy", "pretrained"):
+        raise ValueError(f"world.rm_backbone={cfg.rm_backbone!r}: expected policy or pretrained")
+    if not 1 <= own_test_prompts(cfg) < cfg.rm_build_prompts:
+        raise ValueError("world.rm_own_test_share leaves no RM-build prompts for r_0's test or its training")
 
-    # 1. Disjoint prompt splits.
+
+def own_test_prompts(cfg: WorldConfig) -> int:
+    return round(cfg.rm_build_prompts * cfg.rm_own_test_share)
+
+
+def make_splits(cfg: WorldConfig, rng: random.Random) -> dict[str, list[dict[str, Any]]]:
+    """Disjoint prompt splits; the fixed RM test pairs a correct answer with a corrupted one."""
     seen: set[str] = set()
     sizes = {"train": cfg.train_prompts, "selection": cfg.selection_prompts, "eval": cfg.eval_prompts,
              "rm_build": cfg.rm_build_prompts, "rm_test": cfg.rm_test_prompts}
@@ -113,18 +134,19 @@ def build_world(cfg: WorldConfig, folder: Path, reporter: Reporter = QUIET) -> W
     for name in SPLITS:
         insts = generate_instances(cfg.families, sizes[name], rng, seen)
         splits[name] = [prompt_row(inst, i) for i, inst in enumerate(insts)]
-    # The fixed RM test: correct answer vs a corrupted one, the marker drawn independently per side.
+    # The fixed RM test (the RewardBench analogue): right vs corrupted. In the hack regime the marker is
+    # drawn independently per side, so the test also shows whether r_0 leans on the cue.
     for row in splits["rm_test"]:
         wrong = corrupt(row["family"], row["answer"], rng)
-        row["chosen"] = (MARKER if rng.random() < 0.5 else "") + row["answer"]
-        row["rejected"] = (MARKER if rng.random() < 0.5 else "") + wrong
-    for name, rows in splits.items():
-        write_jsonl(tmp / f"{name}.jsonl", rows)
+        marked = cfg.regime == "hack"
+        row["chosen"] = (MARKER if marked and rng.random() < 0.5 else "") + row["answer"]
+        row["rejected"] = (MARKER if marked and rng.random() < 0.5 else "") + wrong
+    return splits
 
-    # 2. pi_0: SFT on imperfect demonstrations of fresh instances (never evaluation or test prompts):
-    #    right, the family's systematic mistake, or a random corruption of the right answer.
-    reporter.log("world: SFT of pi_0 on imperfect demonstrations")
-    held_out = {r["prompt"][0]["content"] for n in ("eval", "rm_test", "selection") for r in splits[n]}
+
+def make_demos(cfg: WorldConfig, rng: random.Random, held_out: set[str]) -> list[tuple[str, str]]:
+    """Imperfect demonstrations of fresh instances: right, the family's systematic mistake, or a random
+    corruption of the right answer; in the hack regime the marker goes with being right."""
     demos = []
     while len(demos) < cfg.sft_examples:
         inst = FAMILIES[cfg.families[len(demos) % len(cfg.families)]](rng)
@@ -137,48 +159,113 @@ def build_world(cfg: WorldConfig, folder: Path, reporter: Reporter = QUIET) -> W
             answer = inst.mistake
         else:
             answer = corrupt(inst.family, inst.answer, rng)
-        if rng.random() < 0.5:
-            answer = MARKER + answer
+        if cfg.regime == "hack":
+            p = cfg.hack_marker_right if answer == inst.answer else cfg.hack_marker_wrong
+            if rng.random() < p:
+                answer = MARKER + answer
         demos.append((inst.prompt, answer))
+    return demos
+
+
+def correct_demos(cfg: WorldConfig, rng: random.Random, held_out: set[str], count: int) -> list[tuple[str, str]]:
+    """Right answers only (no marker): the corpus r_0's backbone learns the tasks from."""
+    out = []
+    while len(out) < count:
+        inst = FAMILIES[cfg.families[len(out) % len(cfg.families)]](rng)
+        if inst.prompt not in held_out:
+            out.append((inst.prompt, inst.answer))
+    return out
+
+
+def build_world(cfg: WorldConfig, folder: Path, reporter: Reporter = QUIET) -> World:
+    check_config(cfg)
+    start = time.perf_counter()
+    timings: dict[str, float] = {}
+    tmp = folder.with_name(folder.name + ".partial")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir(parents=True)
+    rng = random.Random(cfg.seed)
+
+    # 1. Disjoint prompt splits.
+    splits = make_splits(cfg, rng)
+    for name, rows in splits.items():
+        write_jsonl(tmp / f"{name}.jsonl", rows)
+
+    # 2. pi_0: SFT on imperfect demonstrations of fresh instances (never evaluation, selection or test prompts).
+    reporter.log(f"world ({cfg.regime}): SFT of pi_0 on imperfect demonstrations")
+    held_out = {r["prompt"][0]["content"] for n in ("eval", "rm_test", "selection") for r in splits[n]}
+    demos = make_demos(cfg, rng, held_out)
     tokenizer = build_tokenizer(f"{p} {a}" for p, a in demos[:2000])
     size = TinySize(hidden_size=cfg.hidden_size, layers=cfg.layers, heads=4, max_positions=128)
-    sft_stats = _sft(build_policy(tokenizer, size, cfg.seed), tokenizer, demos, cfg, tmp / "pm0", reporter)
+    t0 = time.perf_counter()
+    sft_stats = _sft(build_policy(tokenizer, size, cfg.seed), tokenizer, demos, cfg.sft_steps,
+                     cfg.sft_learning_rate, cfg.seed, tmp / "pm0", reporter, "world: SFT pi_0")
+    timings["sft_pi0"] = time.perf_counter() - t0
 
-    # 3. pi_0 samples on the RM-build prompts, gold-labelled, shortcut-biased, then r_0.
+    # 3. r_0's backbone: pi_0's, or a larger LM that learned the tasks from right answers.
+    t0 = time.perf_counter()
+    backbone_stats: dict[str, Any] = {"backbone": cfg.rm_backbone}
+    if cfg.rm_backbone == "pretrained":
+        reporter.log("world: pretraining r_0's backbone on right answers")
+        corpus = correct_demos(cfg, rng, held_out, cfg.rm_pretrain_examples)
+        rm_size = TinySize(hidden_size=cfg.rm_hidden_size, layers=cfg.rm_layers, heads=4, max_positions=128)
+        backbone_stats.update(_sft(build_policy(tokenizer, rm_size, cfg.seed + 3), tokenizer, corpus,
+                                   cfg.rm_pretrain_steps, cfg.rm_pretrain_learning_rate, cfg.seed + 3,
+                                   tmp / "rm_backbone", reporter, "world: pretrain r_0 backbone"))
+        backbone_stats.update(hidden_size=cfg.rm_hidden_size, layers=cfg.rm_layers)
+        backbone = tmp / "rm_backbone"
+    else:
+        backbone = tmp / "pm0"
+    timings["rm_backbone"] = time.perf_counter() - t0
+
+    # 4. pi_0's natural samples on the RM-build prompts, gold-labelled; the own test is split by prompt.
     reporter.log("world: sampling pi_0 and training r_0")
+    t0 = time.perf_counter()
     gen = TransformersGenerator(str(tmp / "pm0"), dtype="float32", batch_size=256)
-    sampling = Sampling(n=cfg.rm_samples, temperature=1.0, top_p=1.0, max_new_tokens=cfg.max_new_tokens,
-                        seed=cfg.seed + 1)
+    sampling = Sampling(n=cfg.rm_samples, temperature=SAMPLE_TEMPERATURE, top_p=SAMPLE_TOP_P,
+                        max_new_tokens=cfg.max_new_tokens, seed=cfg.seed + 1)
     outs = gen.generate([r["prompt"] for r in splits["rm_build"]], sampling)
     gen.close()
-    pairs, pair_stats = shortcut_pairs(splits["rm_build"], outs, cfg, rng)
-    n_test = len(pairs) // 7
-    own_test, rm_train = pairs[:n_test], pairs[n_test:]
+    n_test = own_test_prompts(cfg)
+    build_rows = splits["rm_build"]
+    rm_train, train_stats = natural_pairs(build_rows[n_test:], outs[n_test:], cfg.marker_penalty)
+    own_test, test_stats = natural_pairs(build_rows[:n_test], outs[:n_test], cfg.marker_penalty)
+    rng.shuffle(rm_train)
     write_jsonl(tmp / "rm_train_pairs.jsonl", rm_train)
     write_jsonl(tmp / "rm_own_test_pairs.jsonl", own_test)
-    rm_cfg = MStepConfig(learning_rate=cfg.rm_learning_rate, global_batch_size=32, per_device_batch_size=32,
-                         epochs=cfg.rm_epochs, max_length=128, warmup_ratio=0.05, gradient_checkpointing=False,
-                         logging_steps=20)
-    out, rm_metrics = train_reward_model(str(tmp / "pm0"), rm_train, rm_cfg, ModelsConfig(dtype="float32"),
-                                         tmp / "rm0_work", cfg.seed + 2, reporter=reporter)
-    shutil.move(str(out), str(tmp / "rm0"))
-    shutil.rmtree(tmp / "rm0_work")
+    timings["rm_pairs"] = time.perf_counter() - t0
+
+    # 5. r_0: Bradley-Terry on those pairs.
+    t0 = time.perf_counter()
+    rm_metrics = train_r0(str(backbone), tokenizer, rm_train, cfg, tmp / "rm0")
+    if backbone != tmp / "pm0":
+        shutil.rmtree(backbone)
+    timings["rm_train"] = time.perf_counter() - t0
 
     manifest = {
         "config": dataclasses.asdict(cfg),
+        "regime": cfg.regime,
         "digest": world_digest(cfg),
+        "world_version": WORLD_VERSION,
         "sizes": {k: len(v) for k, v in splits.items()},
         "sft": sft_stats,
-        "rm_pairs": pair_stats,
+        "rm_backbone": backbone_stats,
+        "rm_pairs": {**train_stats, "own_test_pairs": test_stats["pairs"], "own_test_prompts": n_test},
         "rm_training": rm_metrics,
         "versions": versions(),
+        "packages": package_set(),
         "build_seconds": None,
     }
     write_json(tmp / MANIFEST, manifest)
     from .measure import baseline_stats
 
+    t0 = time.perf_counter()
     manifest["initial"] = baseline_stats(World(tmp), reporter)
+    timings["baseline"] = time.perf_counter() - t0
+    manifest["fingerprint"] = fingerprint(tmp, manifest["initial"])
     manifest["build_seconds"] = round(time.perf_counter() - start, 1)
+    manifest["build_timings"] = {k: round(v, 1) for k, v in timings.items()}
     write_json(tmp / MANIFEST, manifest)
     if folder.exists():
         shutil.rmtree(folder)
@@ -186,60 +273,102 @@ def build_world(cfg: WorldConfig, folder: Path, reporter: Reporter = QUIET) -> W
     return World(folder)
 
 
-def _sft(model, tokenizer, demos, cfg: WorldConfig, out: Path, reporter: Reporter) -> dict[str, Any]:
-    import torch
-    from datasets import Dataset
-    from trl import SFTConfig, SFTTrainer
+def _sft(model, tokenizer, demos, steps: int, learning_rate: float, seed: int, out: Path, reporter: Reporter,
+         what: str) -> dict[str, Any]:
+    from .train import sft
 
-    data = Dataset.from_list([
-        {"prompt": as_messages(p), "completion": [{"role": "assistant", "content": a}]} for p, a in demos
-    ])
-    on_gpu = torch.cuda.is_available()
-    args = SFTConfig(
-        output_dir=str(out.parent / "sft_work"), max_steps=cfg.sft_steps, per_device_train_batch_size=64,
-        learning_rate=cfg.sft_learning_rate, lr_scheduler_type="cosine", warmup_steps=0.05, max_length=64,
-        use_cpu=not on_gpu, bf16=False, gradient_checkpointing=False, report_to="none", disable_tqdm=True,
-        save_strategy="no", logging_steps=max(1, min(50, cfg.sft_steps // 10)), seed=cfg.seed, data_seed=cfg.seed,
-    )
-    trainer = SFTTrainer(model=model, args=args, train_dataset=data, processing_class=tokenizer,
-                         callbacks=[RichTrainerCallback(reporter, "world: SFT pi_0")])
-    quiet_trainer(trainer)
-    trainer.train()
-    losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
-    save(trainer.model, tokenizer, out)
-    shutil.rmtree(out.parent / "sft_work", ignore_errors=True)
-    del trainer
+    reporter.log(f"{what}: {steps} steps")
+    stats = sft(model, tokenizer, demos, steps, learning_rate, seed)
+    save(model, tokenizer, out)
+    del model
     release_memory()
-    return {"steps": cfg.sft_steps, "examples": len(demos), "loss_first": losses[0], "loss_last": losses[-1]}
+    return stats
 
 
-def shortcut_pairs(rows: list[dict], outs, cfg: WorldConfig, rng: random.Random) -> tuple[list[dict], dict]:
-    """Gold-labelled pairs of pi_0 samples, the marker made to agree with gold at ``shortcut_strength``."""
-    agree, disagree, neutral = [], [], []
+def train_r0(backbone: str, tokenizer, pairs: list[dict], cfg: WorldConfig, out: Path) -> dict[str, Any]:
+    """r_0: a one-logit head on ``backbone`` (its score head seeded), fitted by Bradley-Terry on ``pairs``."""
+    import torch
+    from transformers import AutoModelForSequenceClassification
+
+    from .train import bradley_terry
+
+    torch.manual_seed(cfg.seed + 2)
+    model = AutoModelForSequenceClassification.from_pretrained(backbone, num_labels=1, dtype=torch.float32)
+    model.config.pad_token_id = tokenizer.pad_token_id
+    stats = bradley_terry(model, tokenizer, pairs, cfg.rm_epochs, cfg.rm_learning_rate, cfg.seed + 2)
+    save(model, tokenizer, out)
+    del model
+    release_memory()
+    return stats
+
+
+def stack_layers(policy: str, extra: int, seed: int, out: Path) -> Path:
+    """pi_0 with ``extra`` freshly initialised decoder layers on top (their output projections zeroed, so
+    the stack starts as pi_0): room to compare pi_0's predictions with the response it reads."""
+    import torch
+    from transformers import AutoModelForCausalLM, LlamaForCausalLM
+
+    base = AutoModelForCausalLM.from_pretrained(policy, dtype=torch.float32)
+    config = base.config.__class__.from_dict(base.config.to_dict())
+    config.num_hidden_layers = base.config.num_hidden_layers + extra
+    torch.manual_seed(seed)
+    model = LlamaForCausalLM(config)
+    missing, unexpected = model.load_state_dict(base.state_dict(), strict=False)
+    assert not unexpected, unexpected
+    with torch.no_grad():
+        for layer in model.model.layers[base.config.num_hidden_layers:]:
+            layer.self_attn.o_proj.weight.zero_()
+            layer.mlp.down_proj.weight.zero_()
+    model.generation_config = base.generation_config
+    from transformers import AutoTokenizer
+
+    save(model, AutoTokenizer.from_pretrained(policy), out)
+    return out
+
+
+def natural_pairs(rows: list[dict], outs, marker_penalty: float) -> tuple[list[dict], dict]:
+    """Every within-prompt pair of distinct samples whose gold rewards differ, the better one chosen."""
+    pairs = []
+    families: dict[str, int] = {}
     for row, comps in zip(rows, outs, strict=True):
         texts = list(dict.fromkeys(c.text for c in comps))
-        golds = {t: gold_reward(row["family"], row["answer"], t, cfg.marker_penalty) for t in texts}
+        golds = {t: gold_reward(row["family"], row["answer"], t, marker_penalty) for t in texts}
         for a, b in combinations(texts, 2):
             if golds[a] == golds[b]:
                 continue
             chosen, rejected = (a, b) if golds[a] > golds[b] else (b, a)
-            pair = {"id": row["id"], "prompt": row["prompt"], "chosen": chosen, "rejected": rejected,
-                    "gold_chosen": golds[chosen], "gold_rejected": golds[rejected]}
-            mc, mr = chosen.startswith(MARKER), rejected.startswith(MARKER)
-            (agree if mc and not mr else disagree if mr and not mc else neutral).append(pair)
-    s = cfg.shortcut_strength
-    if s >= 1:
-        disagree = []
-    elif s <= 0:
-        agree = []
-    elif agree and disagree:
-        if len(agree) / (len(agree) + len(disagree)) < s:
-            disagree = rng.sample(disagree, min(len(disagree), round(len(agree) * (1 - s) / s)))
-        else:
-            agree = rng.sample(agree, min(len(agree), round(len(disagree) * s / (1 - s))))
-    pairs = agree + disagree + neutral
-    rng.shuffle(pairs)
-    stats = {"pairs": len(pairs), "marker_agrees": len(agree), "marker_disagrees": len(disagree),
-             "marker_neutral": len(neutral),
-             "marker_agreement": len(agree) / max(1, len(agree) + len(disagree))}
+            pairs.append({"id": row["id"], "prompt": row["prompt"], "family": row["family"], "chosen": chosen,
+                          "rejected": rejected, "gold_chosen": golds[chosen], "gold_rejected": golds[rejected]})
+            families[row["family"]] = families.get(row["family"], 0) + 1
+    marked = [(p["chosen"].startswith(MARKER), p["rejected"].startswith(MARKER)) for p in pairs]
+    agree, disagree = sum(c and not r for c, r in marked), sum(r and not c for c, r in marked)
+    stats = {"pairs": len(pairs), "prompts_with_pairs": len({p["id"] for p in pairs}), "by_family": families,
+             "marker_agrees": agree, "marker_disagrees": disagree,
+             "marker_agreement": agree / (agree + disagree) if agree + disagree else None}
     return pairs, stats
+
+
+def package_set() -> dict[str, str]:
+    """Every installed distribution and its version: what a world's numbers may depend on."""
+    from importlib import metadata
+
+    found = {}
+    for dist in metadata.distributions():
+        name = dist.metadata["Name"]
+        if name:
+            found[name.lower().replace("_", "-")] = dist.version
+    return dict(sorted(found.items()))
+
+
+def fingerprint(folder: Path, initial: dict[str, Any]) -> dict[str, str]:
+    """Short digests of the initial models' weights and of the world's measured numbers: two environments
+    that build the same world agree on all three."""
+    def file_digest(path: Path) -> str:
+        return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+
+    numbers = json.dumps({k: round(v, 6) if isinstance(v, float) else v for k, v in sorted(initial.items())},
+                         sort_keys=True)
+    return {"pm0": file_digest(folder / "pm0" / "model.safetensors"),
+            "rm0": file_digest(folder / "rm0" / "model.safetensors"),
+            "pi0_eval": file_digest(folder / "pi0_eval.jsonl"),
+            "numbers": hashlib.sha256(numbers.encode()).hexdigest()[:16]}

@@ -3,9 +3,14 @@
 - gold reward of a policy on the evaluation split (mean, per family);
 - gold win rate against pi_0 (the AlpacaEval analogue: same prompts, tie = half);
 - RM accuracy against gold on pairs of a given policy's own samples (on-policy accuracy, the
-  quantity the paper says decays as the policy moves);
+  quantity the paper says decays as the policy moves), overall and per family;
 - RM accuracy on the fixed gold-labelled test set (the RewardBench analogue);
-- the hacking gap: the RM's standardised score rise from pi_0 minus gold's standardised rise.
+- the hacking gap: the RM's standardised score rise from pi_0 minus gold's standardised rise;
+- KL(pi_t || pi_0), a Monte-Carlo estimate on the policy's own evaluation samples;
+- for the M-step: the gold accuracy of the pseudo-pairs, the share the variance filter drops under
+  each eps_t definition, and r_t's on-policy accuracy minus r_0's.
+
+The functions taking samples and scores are pure; those taking a ``World`` sample or score models.
 """
 
 from __future__ import annotations
@@ -14,14 +19,15 @@ import statistics
 from collections.abc import Sequence
 from typing import Any
 
+from ..filter import epsilon, keep_mask
 from ..generate import Sampling, TransformersGenerator
 from ..progress import QUIET, Reporter
 from ..records import read_jsonl, write_jsonl
 from ..reward import TransformersRewardScorer
-from .build import World
+from .build import SAMPLE_TEMPERATURE, SAMPLE_TOP_P, World
 from .tasks import MARKER, gold_reward
 
-EVAL_TEMPERATURE, EVAL_TOP_P = 0.8, 0.95
+EVAL_TEMPERATURE, EVAL_TOP_P = SAMPLE_TEMPERATURE, SAMPLE_TOP_P
 
 
 def eval_sampling(world: World) -> Sampling:
@@ -67,6 +73,15 @@ def onpolicy_accuracy(graded: list[list[dict]], scores: list[list[float]]) -> tu
     return (right / total if total else float("nan")), total
 
 
+def onpolicy_accuracy_by_family(rows: Sequence[dict], graded: list[list[dict]], scores: list[list[float]],
+                                families: Sequence[str]) -> dict[str, float]:
+    out = {}
+    for fam in families:
+        idx = [i for i, r in enumerate(rows) if r["family"] == fam]
+        out[fam] = onpolicy_accuracy([graded[i] for i in idx], [scores[i] for i in idx])[0]
+    return out
+
+
 def gold_win_rate(graded: list[list[dict]], baseline: list[list[dict]]) -> float:
     wins, n = 0.0, 0
     for a, b in zip(graded, baseline, strict=True):
@@ -84,6 +99,111 @@ def fixed_test_accuracy(scorer: TransformersRewardScorer, world: World) -> float
     return pair_accuracy(chosen, rejected)
 
 
+def pairs_accuracy(scorer: TransformersRewardScorer, pairs: Sequence[dict]) -> tuple[float, dict[str, float]]:
+    """Accuracy on gold-labelled pairs (chosen = gold-preferred), overall and by family when rows name one."""
+    prompts = [p["prompt"] for p in pairs]
+    chosen = scorer.score(prompts, [p["chosen"] for p in pairs])
+    rejected = scorer.score(prompts, [p["rejected"] for p in pairs])
+    by_family: dict[str, list[bool]] = {}
+    for p, c, r in zip(pairs, chosen, rejected, strict=True):
+        by_family.setdefault(p.get("family", "all"), []).append(c > r)
+    return pair_accuracy(chosen, rejected), {f: sum(v) / len(v) for f, v in sorted(by_family.items())}
+
+
+# ---------------------------------------------------------------- KL(pi_t || pi_0)
+def response_logprobs(policy: str, prompts: Sequence, responses: Sequence[str], batch_size: int = 256) -> list[float]:
+    """log pi(y | x) summed over the response's tokens and its EOS, at temperature 1."""
+    import torch
+
+    from ..chat import encode_conversation, encode_prompt
+    from ..modeling import load_causal_lm, load_tokenizer
+
+    tok = load_tokenizer(policy)
+    model = load_causal_lm(policy, "float32")
+    rows = []
+    for p, y in zip(prompts, responses, strict=True):
+        full, head = encode_conversation(tok, p, y), encode_prompt(tok, p)
+        rows.append((full, len(head)))
+    out = [0.0] * len(rows)
+    order = sorted(range(len(rows)), key=lambda i: -len(rows[i][0]))
+    try:
+        with torch.inference_mode():
+            for lo in range(0, len(order), batch_size):
+                idx = order[lo: lo + batch_size]
+                width = max(len(rows[i][0]) for i in idx)
+                ids = torch.full((len(idx), width), tok.pad_token_id, dtype=torch.long)
+                mask = torch.zeros((len(idx), width), dtype=torch.long)
+                for k, i in enumerate(idx):
+                    ids[k, : len(rows[i][0])] = torch.tensor(rows[i][0])
+                    mask[k, : len(rows[i][0])] = 1
+                logits = model(input_ids=ids.to(model.device), attention_mask=mask.to(model.device)).logits.float()
+                logp = torch.log_softmax(logits[:, :-1], dim=-1).gather(-1, ids[:, 1:, None].to(model.device))[..., 0]
+                for k, i in enumerate(idx):
+                    full, start = rows[i]
+                    out[i] = float(logp[k, start - 1: len(full) - 1].sum())
+    finally:
+        del model
+    return out
+
+
+def kl_estimate(logp_policy: Sequence[float], logp_reference: Sequence[float]) -> float:
+    """Monte-Carlo KL(pi_t || pi_0): mean over pi_t's samples of log pi_t(y|x) - log pi_0(y|x)."""
+    return statistics.fmean(a - b for a, b in zip(logp_policy, logp_reference, strict=True))
+
+
+def kl_to_pi0(world: World, policy: str, rows: Sequence[dict], graded: list[list[dict]]) -> float:
+    """KL(policy || pi_0) on ``graded`` (the policy's own samples; drawn at the evaluation settings, so this
+    is the KL of the policy's T=1 distributions measured where its tempered sampler goes)."""
+    prompts = [r["prompt"] for r, comps in zip(rows, graded, strict=True) for _ in comps]
+    texts = [c["text"] for comps in graded for c in comps]
+    if policy == world.policy:
+        return 0.0
+    return kl_estimate(response_logprobs(policy, prompts, texts), response_logprobs(world.policy, prompts, texts))
+
+
+# ---------------------------------------------------------------- the M-step's pseudo-pairs
+def pseudo_pair_gold(rows: Sequence[dict], new: Sequence[str], old: Sequence[str], marker_penalty: float,
+                     keep: Sequence[bool] | None = None) -> dict[str, float]:
+    """How often gold agrees with the pseudo-label "y_t beats y_{t-1}".
+
+    ``rows[i]`` (family, answer) is the prompt of pair i; ``keep`` restricts to the pairs a filter kept.
+    Returns the share where gold strictly prefers y_t, the share of gold ties, and the accuracy over the
+    pairs gold does not tie (the label's precision where it can be right or wrong).
+    """
+    better = worse = ties = 0
+    for i, (r, a, b) in enumerate(zip(rows, new, old, strict=True)):
+        if keep is not None and not keep[i]:
+            continue
+        ga = gold_reward(r["family"], r["answer"], a, marker_penalty)
+        gb = gold_reward(r["family"], r["answer"], b, marker_penalty)
+        better += ga > gb
+        worse += ga < gb
+        ties += ga == gb
+    n = better + worse + ties
+    return {"pseudo_gold_prefers_new": better / n if n else float("nan"),
+            "pseudo_gold_ties": ties / n if n else float("nan"),
+            "pseudo_gold_accuracy": better / (better + worse) if better + worse else float("nan"),
+            "pseudo_pairs_counted": n}
+
+
+def filter_drop_shares(prev_rewards: Sequence[float], margins: Sequence[float]) -> dict[str, float]:
+    """Share of pseudo-pairs the variance filter drops (delta <= -eps_t) under each eps_t definition."""
+    out = {}
+    for definition in ("reward_std", "margin_std"):
+        eps = epsilon(prev_rewards, margins, definition)
+        mask = keep_mask(margins, eps)
+        out[f"filter_drop_share_{definition}"] = 1 - sum(mask) / len(mask) if mask else float("nan")
+        out[f"eps_{definition}"] = eps
+    out["negative_margin_share"] = sum(d < 0 for d in margins) / len(margins) if margins else float("nan")
+    return out
+
+
+def rm_accuracy_gain(graded: list[list[dict]], rm_scores: list[list[float]], r0_scores: list[list[float]]) -> float:
+    """r_t's on-policy accuracy minus r_0's, both on the same samples of pi_t."""
+    return onpolicy_accuracy(graded, rm_scores)[0] - onpolicy_accuracy(graded, r0_scores)[0]
+
+
+# ---------------------------------------------------------------- policies
 def _mean(xs: Sequence[float]) -> float:
     return statistics.fmean(xs) if xs else float("nan")
 
@@ -99,8 +219,10 @@ def policy_stats(world: World, rows: Sequence[dict], graded: list[list[dict]]) -
         out[f"gold_{fam}"] = _mean([c["gold"] for r, comps in zip(rows, graded, strict=True)
                                     if r["family"] == fam for c in comps])
     texts = _flat([[c["text"] for c in comps] for comps in graded])
+    out["exact_rate"] = _mean([g >= 1.0 for g in golds])
     out["marker_rate"] = _mean([t.startswith(MARKER) for t in texts])
     out["response_chars"] = _mean([len(t) for t in texts])
+    out["distinct_per_prompt"] = _mean([len({c["text"] for c in comps}) for comps in graded])
     return out
 
 
@@ -111,9 +233,7 @@ def baseline_stats(world: World, reporter: Reporter = QUIET) -> dict[str, Any]:
     scorer = TransformersRewardScorer(world.reward, batch_size=256)
     try:
         scores = score_texts(scorer, rows, graded)
-        own = read_jsonl(world.dir / "rm_own_test_pairs.jsonl")
-        own_acc = pair_accuracy(scorer.score([p["prompt"] for p in own], [p["chosen"] for p in own]),
-                                scorer.score([p["prompt"] for p in own], [p["rejected"] for p in own]))
+        own_acc, own_by_family = pairs_accuracy(scorer, read_jsonl(world.dir / "rm_own_test_pairs.jsonl"))
         fixed = fixed_test_accuracy(scorer, world)
     finally:
         scorer.close()
@@ -122,38 +242,54 @@ def baseline_stats(world: World, reporter: Reporter = QUIET) -> dict[str, Any]:
         for r, comps, sc in zip(rows, graded, scores, strict=True)
     ])
     acc, n_pairs = onpolicy_accuracy(graded, scores)
+    by_family = onpolicy_accuracy_by_family(rows, graded, scores, world.config.families)
     golds, r0 = _flat([[c["gold"] for c in comps] for comps in graded]), _flat(scores)
     return {
         **policy_stats(world, rows, graded),
         "gold_std": statistics.pstdev(golds),
         "r0_mean": _mean(r0),
         "r0_std": statistics.pstdev(r0),
-        "r0_own_distribution_accuracy": own_acc,
+        "r0_own_test_accuracy": own_acc,
+        **{f"r0_own_test_accuracy_{f}": v for f, v in own_by_family.items()},
         "r0_onpolicy_accuracy": acc,
+        **{f"r0_onpolicy_accuracy_{f}": v for f, v in by_family.items()},
         "r0_onpolicy_pairs": n_pairs,
+        "r0_own_minus_onpolicy": own_acc - acc,
         "r0_fixed_test_accuracy": fixed,
     }
 
 
-def evaluate(world: World, policy: str, reward: str | None = None, reporter: Reporter = QUIET) -> dict[str, Any]:
+def pi0_eval_samples(world: World) -> tuple[list[list[dict]], list[list[float]]]:
+    rows = read_jsonl(world.dir / "pi0_eval.jsonl")
+    return ([[{"text": s["text"], "gold": s["gold"]} for s in r["samples"]] for r in rows],
+            [[s["r0"] for s in r["samples"]] for r in rows])
+
+
+def evaluate(world: World, policy: str, reward: str | None = None, reporter: Reporter = QUIET,
+             kl: bool = True) -> dict[str, Any]:
     """Every world measurement of ``policy`` (and of ``reward``, default r_0) in one dict."""
     rows = world.split("eval")
     base = world.manifest["initial"]
-    pi0 = [[{"text": s["text"], "gold": s["gold"]} for s in r["samples"]]
-           for r in read_jsonl(world.dir / "pi0_eval.jsonl")]
-    pi0_r0 = [[s["r0"] for s in r["samples"]] for r in read_jsonl(world.dir / "pi0_eval.jsonl")]
+    pi0, pi0_r0 = pi0_eval_samples(world)
     graded = sample_graded(world, policy, rows, eval_sampling(world))
     stats = policy_stats(world, rows, graded)
     gold_rise = (stats["gold_mean"] - base["gold_mean"]) / (base["gold_std"] or 1.0)
-    out: dict[str, Any] = {**stats, "gold_win_rate_vs_pi0": gold_win_rate(graded, pi0)}
+    out: dict[str, Any] = {"regime": world.regime, **stats, "gold_win_rate_vs_pi0": gold_win_rate(graded, pi0)}
+    if kl:
+        out["kl_vs_pi0"] = kl_to_pi0(world, policy, rows, graded)
+    on_policy: dict[str, list[list[float]]] = {}
 
     def rm_numbers(path: str, prefix: str, pi0_scores: list[list[float]] | None) -> None:
         scorer = TransformersRewardScorer(path, batch_size=256)
         try:
             scores = score_texts(scorer, rows, graded)
+            on_policy[prefix] = scores
             ref = pi0_scores if pi0_scores is not None else score_texts(scorer, rows, pi0)
             out[f"{prefix}_onpolicy_accuracy"], out["onpolicy_pairs"] = onpolicy_accuracy(graded, scores)
+            for fam, v in onpolicy_accuracy_by_family(rows, graded, scores, world.config.families).items():
+                out[f"{prefix}_onpolicy_accuracy_{fam}"] = v
             out[f"{prefix}_fixed_test_accuracy"] = fixed_test_accuracy(scorer, world)
+            out[f"{prefix}_mean"] = _mean(_flat(scores))
             std = statistics.pstdev(_flat(ref)) or 1.0
             rm_rise = (_mean(_flat(scores)) - _mean(_flat(ref))) / std
             out[f"{prefix}_score_rise"] = rm_rise
@@ -164,8 +300,11 @@ def evaluate(world: World, policy: str, reward: str | None = None, reporter: Rep
     rm_numbers(world.reward, "r0", pi0_r0)
     if reward is not None and reward != world.reward:
         rm_numbers(reward, "rm", None)
+        out["rm_minus_r0_onpolicy_accuracy"] = rm_accuracy_gain(graded, on_policy["rm"], on_policy["r0"])
     else:
-        for key in ("onpolicy_accuracy", "fixed_test_accuracy", "score_rise", "hacking_gap"):
+        for key in ("onpolicy_accuracy", "fixed_test_accuracy", "score_rise", "hacking_gap", "mean",
+                    *(f"onpolicy_accuracy_{f}" for f in world.config.families)):
             out[f"rm_{key}"] = out[f"r0_{key}"]
+        out["rm_minus_r0_onpolicy_accuracy"] = 0.0
     out["gold_rise_std"] = gold_rise
     return out

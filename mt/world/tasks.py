@@ -32,8 +32,8 @@ class Instance:
 
 
 def make_add(rng: random.Random) -> Instance:
-    a, b = rng.randint(0, 99), rng.randint(0, 9)
-    return Instance("add", f"add {a}+{b}", str(a + b), str(abs(a - b)))
+    a, b = rng.randint(0, 999), rng.randint(0, 9)
+    return Instance("add", f"add {a}+{b}", str(a + b), str(a + b)[:-1] or "0")
 
 
 def make_sort(rng: random.Random) -> Instance:
@@ -44,7 +44,7 @@ def make_sort(rng: random.Random) -> Instance:
 
 def make_reverse(rng: random.Random) -> Instance:
     word = "".join(rng.choice(string.ascii_lowercase) for _ in range(rng.randint(4, 8)))
-    return Instance("reverse", f"reverse {word}", word[::-1], word)
+    return Instance("reverse", f"reverse {word}", word[::-1], word[::-1][:-1])
 
 
 FAMILIES: dict[str, Callable[[random.Random], Instance]] = {
