@@ -177,7 +177,8 @@ def _tables(names: list[str], preset: str, seeds: int | None, methods: list[str]
 
     from .plots import plot_curves
     from .recipes import load_recipe, plan
-    from .tables import TABLE_METHODS, render_tables, run_cells, save_results
+    from .paired import write_paired
+    from .tables import TABLE_METHODS, policy_metrics, render_tables, run_cells, save_results
 
     with user_errors():
         recipe = load_recipe(preset)
@@ -192,6 +193,7 @@ def _tables(names: list[str], preset: str, seeds: int | None, methods: list[str]
     save_results(results, target / "cells.json")
     written = render_tables(["table1", "table2", "table3", *(["related"] if "related" in names else [])], results,
                             recipe, target)
+    written += write_paired(results, recipe.comparisons, policy_metrics(recipe), target)
     if recipe.evaluation == "world":
         png = plot_curves(results, target / "curves.png")
         written += [png] if png else []

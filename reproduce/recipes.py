@@ -28,6 +28,7 @@ class Recipe:
     seeds: int
     config: dict = field(default_factory=dict)  # a config layer every cell shares (the [config] table)
     method_overrides: dict[str, list[str]] = field(default_factory=dict)
+    comparisons: list[tuple[str, str]] = field(default_factory=list)  # (method, comparator) pairs, paired by seed
 
     @property
     def evaluation(self) -> str:
@@ -47,12 +48,19 @@ def load_recipe(name: str) -> Recipe:
     methods = data.get("methods", {})
     for method in methods:
         METHODS.get(method)  # an unknown name is an error that lists the known ones
-    unknown = sorted(set(data) - {"preset", "seeds", "config", "methods"})
+    unknown = sorted(set(data) - {"preset", "seeds", "config", "methods", "comparisons"})
     if unknown:
         raise ConfigError(f"{path}: unknown recipe keys {', '.join(unknown)}; a recipe has preset, seeds, [config] "
-                          "(settings every cell shares) and [methods.NAME] overrides")
+                          "(settings every cell shares), comparisons ([method, comparator] pairs) and "
+                          "[methods.NAME] overrides")
+    comparisons = [tuple(c) for c in data.get("comparisons", [])]
+    for c in comparisons:
+        if len(c) != 2:
+            raise ConfigError(f"{path}: comparison {list(c)} must name a method and its comparator")
+        for name in c:
+            METHODS.get(name)
     recipe = Recipe(path.stem, data["preset"], int(data.get("seeds", 1)), data.get("config", {}),
-                    {m: list(v.get("overrides", [])) for m, v in methods.items()})
+                    {m: list(v.get("overrides", [])) for m, v in methods.items()}, comparisons)
     load_config(recipe.preset, tables=[recipe.config])  # a bad key or value is reported before any cell runs
     return recipe
 
