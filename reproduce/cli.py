@@ -175,9 +175,9 @@ def _tables(names: list[str], preset: str, seeds: int | None, methods: list[str]
     quiet_libraries()
     from mt.progress import Reporter
 
+    from .paired import write_paired
     from .plots import plot_curves
     from .recipes import load_recipe, plan
-    from .paired import write_paired
     from .tables import TABLE_METHODS, policy_metrics, render_tables, run_cells, save_results
 
     with user_errors():

@@ -7,7 +7,6 @@ mean gold reward, RM accuracy against gold); they are never presented as AlpacaE
 
 from __future__ import annotations
 
-import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
