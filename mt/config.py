@@ -19,12 +19,14 @@ from typing import Any
 
 import tomllib
 
+from .errors import UserError
+
 PRESET_DIR = Path(__file__).parent / "presets"
 SEED_MAX = 2**31 - 1  # numpy takes seeds below 2**32, and the world adds small offsets to its own
 LR_HELP = "Peak learning rate; 0 leaves the weights as they start (a control)."
 
 
-class ConfigError(ValueError):
+class ConfigError(UserError, ValueError):
     """A config value or key is wrong; the message names the key and what was expected."""
 
 
@@ -389,13 +391,22 @@ def _merge(obj: Any, data: dict[str, Any], prefix: str = "") -> None:
         if isinstance(current, dict):
             if not isinstance(value, dict):
                 raise ConfigError(f"{full}: expected a table of settings, got {value!r}")
-            current.update(value)
+            _deep_update(current, value)
         elif dataclasses.is_dataclass(current):
             if not isinstance(value, dict):
                 raise ConfigError(f"{full}: expected a table of settings, got {value!r}")
             _merge(current, value, full + ".")
         else:
             setattr(obj, key, _coerce(value, hints[key], full))
+
+
+def _deep_update(table: dict[str, Any], layer: dict[str, Any]) -> None:
+    """Merge a later layer into a free-form table key by key, so ``--set bench.x.limit=5`` keeps ``bench.x.data``."""
+    for key, value in layer.items():
+        if isinstance(value, dict) and isinstance(table.get(key), dict):
+            _deep_update(table[key], value)
+        else:
+            table[key] = value
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:
