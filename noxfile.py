@@ -5,6 +5,7 @@
     nox -s table1-tiny  # a reduced Table 1
     nox -s lint smoke   # ruff; a quick end-to-end run
     nox -s perf         # overhead and speed ratios, written to results/perf/
+    nox -s installed    # pip install . (not editable), then the CLI from an empty directory
     nox -s dev          # a .venv in the repo root with mt-repro installed, for a shell
 """
 
@@ -64,6 +65,22 @@ def perf(session: nox.Session) -> None:
     """What our code adds to TRL's trainers, and batched vs one-at-a-time sampling and scoring (ratios)."""
     install(session)
     session.run("python", "-m", "reproduce.perf", *session.posargs)
+
+
+@nox.session
+def installed(session: nox.Session) -> None:
+    """Install mt-repro as a user would (`pip install .`, not editable) and run the CLI from an empty directory:
+    the published rows and the benchmarks' data must come from the installed package, not the checkout."""
+    session.install(TORCH)
+    session.install(".")
+    empty = session.create_tmp()
+    session.chdir(empty)
+    session.run("mt-repro", "bench", "list")
+    session.run("python", "-c", "from mt.tiny import make_tiny_models; make_tiny_models('tiny'); import json; "
+                "open('pairs.jsonl', 'w').write(json.dumps({'prompt': 'add 2+2', 'chosen': '4', 'rejected': '5', "
+                "'subset': 'alpacaeval-easy'}) + '\\n')")
+    session.run("mt-repro", "bench", "reward-bench", "--model", "tiny/reward", "--data", "pairs.jsonl", "--quiet",
+                "--out", "rb", *session.posargs)
 
 
 @nox.session
