@@ -178,7 +178,7 @@ def _tables(names: list[str], preset: str, seeds: int | None, methods: list[str]
     from .paired import write_paired
     from .plots import plot_curves
     from .recipes import load_recipe, plan
-    from .tables import TABLE_METHODS, policy_metrics, render_tables, run_cells, save_results
+    from .tables import TABLE_METHODS, policy_metrics, render_tables, run_cells, run_initial, save_results
 
     with user_errors():
         recipe = load_recipe(preset)
@@ -190,6 +190,8 @@ def _tables(names: list[str], preset: str, seeds: int | None, methods: list[str]
             return
         with Reporter(enabled=not quiet) as reporter:
             results = run_cells(cells, reporter)
+            if recipe.evaluation == "benchmarks" and cells:
+                results.append(run_initial(recipe, runs, overrides or [], reporter))
     save_results(results, target / "cells.json")
     written = render_tables(["table1", "table2", "table3", *(["related"] if "related" in names else [])], results,
                             recipe, target)
@@ -219,10 +221,39 @@ def _print_plan(recipe, cells, names, target) -> None:
                       f"| sampler K={cfg.sampling.k} T={cfg.sampling.temperature} top_p={cfg.sampling.top_p} "
                       f"max_new_tokens={cfg.sampling.max_new_tokens} ({cfg.sampling.backend})")
     evaluation = {"world": "gold-world measurements of each final policy and RM (in every run's evaluate stage)",
-                  "benchmarks": "AlpacaEval-2 LC and Arena-Hard on each final policy, RewardBench on each final RM "
-                                "(mt-repro bench; needs the benchmark data and a judge)"}[recipe.evaluation]
-    console.print(f"evaluation: {evaluation}\noutputs: {target}/<table>.md|.tex|.csv, cells.json"
+                  "benchmarks": "AlpacaEval-2 LC and Arena-Hard on each final policy, RewardBench on each final RM, "
+                                "and once on pi_0 and r_0 (the initial row)",
+                  "none": "none (the recipe's runs are not evaluated)"}[recipe.evaluation]
+    console.print(f"evaluation: {evaluation}\noutputs: {target}/<table>.md|.tex|.csv, paired.*, cells.json"
                   + (", curves.png" if recipe.evaluation == "world" else ""))
+    if recipe.evaluation == "benchmarks" and cfg is not None:
+        console.print(table(_benchmark_plan(cfg, len(cells) + 1),
+                            title="benchmarks: per evaluated model pair (every cell's final models, and pi_0/r_0 once)"))
+
+
+def _benchmark_plan(cfg, evaluations: int) -> list[dict]:
+    """Per benchmark: judge, data and judge calls; a missing data file or bad judge is shown, not raised."""
+    from bench.environment import load_bench_config, plan_evaluation
+    from mt.errors import UserError
+
+    bench = load_bench_config(cfg)
+    rows = []
+    for name in bench.benchmarks:
+        only = load_bench_config(cfg)
+        only.benchmarks = [name]
+        try:
+            (row,) = plan_evaluation(cfg, only)
+        except UserError as e:
+            section = bench.section(name)
+            rows.append({"benchmark": name, "judge": bench.judge_of(name) or "none",
+                         "data": getattr(section, "data", None) or "default", "problem": str(e)})
+            continue
+        calls = row["judge_calls"]
+        rows.append({**{k: row[k] for k in ("benchmark", "model", "judge", "data", "examples")},
+                     "judge calls per model": calls if calls == row["judge_calls_max"] else
+                     f"{calls}-{row['judge_calls_max']}",
+                     "judge calls in all": calls * evaluations, "problem": "-"})
+    return rows
 
 
 TablePreset = Annotated[str, typer.Option("--preset", "-p", help="Recipe: tiny (gold world, CPU) or paper (GPUs).")]

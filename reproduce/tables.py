@@ -92,6 +92,23 @@ def run_cell(cell: Cell, reporter: Reporter = QUIET) -> CellResult:
                       evaluation_record(rd, 0).get("per_prompt", {}))
 
 
+INITIAL = "initial"  # the cell that measures pi_0 and r_0 alone, for recipes whose evaluation is final-only
+
+
+def run_initial(recipe: Recipe, runs_root: Path, user: list[str], reporter: Reporter = QUIET) -> CellResult:
+    """pi_0 and r_0 through the recipe's evaluation once, as a run of no iterations (resumable, read back)."""
+    from .methods import METHODS
+    from .recipes import cell_config
+    from .runner import evaluate_initial
+
+    cfg, _, _ = cell_config(recipe, METHODS.get("mutual-taught"), 0, user)
+    run_dir = runs_root / recipe.name / INITIAL
+    metrics = evaluate_initial(cfg, run_dir, reporter)
+    row = {"iteration": 0, **{k: v for k, v in metrics.items() if isinstance(v, (int, float, str, bool))}}
+    return CellResult(INITIAL, 0, str(run_dir), cfg.digest(), row, [row], 0, False, 0, "pi_0 and r_0, not trained",
+                      False, metrics.get("per_prompt", {}), metrics.get("per_prompt", {}))
+
+
 def sampled_responses(records: list[dict[str, Any]]) -> int:
     """Policy samples drawn for training (E-step K per prompt, M-step two per prompt and draw)."""
     total = 0
@@ -116,15 +133,23 @@ def run_cells(cells: list[Cell], reporter: Reporter = QUIET) -> list[CellResult]
 
 
 # ---------------------------------------------------------------------------------------------- numbers
+NOT_OFFICIAL = " (not official LC)"
+PERCENT_KEYS = {key for key, *_ in BENCH_POLICY + BENCH_RM}  # the benchmarks report percentages already
+
+
 def fmt_cells(cells: list[CellResult], key: str, scale: float, initial: bool = False) -> str:
     """Mean over seeds with its 95% interval (a bootstrap over seeds, then over prompts within a seed)."""
     vectors = [v for c in cells if (v := c.vector(key, initial)) is not None]
     if not vectors:
         return "-"
-    digits = 1 if scale == 100 else 3
-    if len(vectors) == 1 and len(vectors[0]) == 1:
-        return f"{vectors[0][0] * scale:.{digits}f}"
-    return fmt_interval(hierarchical_bootstrap(vectors), scale, digits)
+    digits = 1 if scale == 100 or key in PERCENT_KEYS else 3
+    text = (f"{vectors[0][0] * scale:.{digits}f}" if len(vectors) == 1 and len(vectors[0]) == 1
+            else fmt_interval(hierarchical_bootstrap(vectors), scale, digits))
+    # Without alpaca_eval's two hub files the LC figure is the GLM without its difficulty term: say so.
+    if key == "alpaca_eval_lc" and any((c.rows[0] if initial else c.final).get("alpaca_eval_lc_official") is False
+                                       for c in cells):
+        text += NOT_OFFICIAL
+    return text
 
 
 STOP_TITLE = "stop rule fired (95% CI)"
