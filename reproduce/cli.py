@@ -286,6 +286,58 @@ app.command("related")(_table_command(["related"], "RLP-SPG, RLP-UML and SEAM-fi
                                       "DPO and Mutual-Taught on the same budget, with SEAM per iteration."))
 
 
+@app.command()
+def headline(
+    preset: TablePreset = "tiny",
+    variant: Annotated[list[str] | None, typer.Option(
+        "--variant", "-v", help="Only these variants of the recipe's [headline] (e.g. a world regime).")] = None,
+    seeds: Annotated[int | None, typer.Option(help="Seeds per method (default: the recipe's [headline] seeds).")] = None,
+    out: Annotated[Path | None, typer.Option(help="Output folder; default results/<recipe>/headline.")] = None,
+    runs: Runs = Path("runs/tables"), overrides: SetOpt = None,
+    dry_run: Annotated[bool, typer.Option(help="Print the planned seeds and what they can detect, and stop.")] = False,
+    quiet: Quiet = False,
+):
+    """The headline comparison (Mutual-Taught minus the loop without its RM update, beside iterative DPO and the
+    M-step's oracle and random controls) at enough seeds to decide it, per variant; apart from the full tables."""
+    quiet_libraries()
+    import dataclasses
+
+    from mt.options import ConfigError
+    from mt.progress import Reporter
+
+    from .headline import pilot, power_plan, sentence
+    from .paired import write_paired
+    from .recipes import load_recipe, plan
+    from .tables import policy_metrics, render_tables, run_cell, run_cells, save_results
+
+    with user_errors():
+        recipe = load_recipe(preset)
+        h = recipe.headline
+        if h is None:
+            raise ConfigError(f"recipe {recipe.name!r} has no [headline] table (see reproduce/recipes/tiny.toml)")
+        unknown = sorted(set(variant or []) - set(h.variants))
+        if unknown:
+            raise ConfigError(f"unknown headline variant(s) {', '.join(unknown)}; known: {', '.join(h.variants)}")
+        for name in variant or list(h.variants):
+            sub = dataclasses.replace(recipe, name=f"{recipe.name}-headline-{name}")
+            cells = plan(sub, h.methods, seeds or h.seeds, runs, [*(overrides or []), *h.variants[name]])
+            target = (out or Path("results") / recipe.name / "headline") / name
+            finished = [run_cell(c) for c in cells if (c.run_dir / "summary.json").exists()]
+            diffs, source = pilot(finished, Path("results") / recipe.name / "cells.json", h)
+            console.print(table([power_plan(diffs, h, seeds or h.seeds, source)],
+                                title=f"headline {name}: {' minus '.join(h.comparison)} ({h.metric}, points)"))
+            if dry_run:
+                continue
+            with Reporter(enabled=not quiet) as reporter:
+                results = run_cells(cells, reporter)
+            save_results(results, target / "cells.json")
+            written = render_tables(["headline"], results, sub, target, h.methods)
+            written += write_paired(results, [tuple(h.comparison), *recipe.comparisons], policy_metrics(sub), target)
+            text = sentence(results, h)
+            (target / "headline.txt").write_text(text + "\n")
+            console.print(f"[bold]{name}[/]: {text}\nwrote " + ", ".join(str(p) for p in written))
+
+
 def _print_world(world) -> None:
     m = world.manifest
     console.print(f"[bold]gold world[/] {world.dir} (digest {m['digest']}, built in {m['build_seconds']} s)")
