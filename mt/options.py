@@ -18,8 +18,10 @@ from typing import Any
 
 import tomllib
 
+from .errors import UserError
 
-class ConfigError(ValueError):
+
+class ConfigError(UserError, ValueError):
     """A config value or key is wrong; the message names the key and what was expected."""
 
 
@@ -135,13 +137,22 @@ def merge(obj: Any, data: dict[str, Any], prefix: str = "") -> None:
         if isinstance(current, dict):
             if not isinstance(value, dict):
                 raise ConfigError(f"{full}: expected a table of settings, got {value!r}")
-            current.update(value)
+            _deep_update(current, value)
         elif dataclasses.is_dataclass(current):
             if not isinstance(value, dict):
                 raise ConfigError(f"{full}: expected a table of settings, got {value!r}")
             merge(current, value, full + ".")
         else:
             setattr(obj, key, coerce(value, hints[key], full))
+
+
+def _deep_update(table: dict[str, Any], layer: dict[str, Any]) -> None:
+    """Merge a later layer into a free-form table key by key, so ``--set bench.x.limit=5`` keeps ``bench.x.data``."""
+    for key, value in layer.items():
+        if isinstance(value, dict) and isinstance(table.get(key), dict):
+            _deep_update(table[key], value)
+        else:
+            table[key] = value
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:
