@@ -177,8 +177,9 @@ class MStepConfig(UpdateConfig):
     )
     init: str = option("previous", help="r_t starts from r_{t-1} (warm start) or from the base RM r_0.",
                    reconstructed=True, choices=["previous", "base"])
-    include_estep_pairs: bool = option(True, help="Add the E-step's RM-labelled pairs to the RM's training data.",
-                                   reconstructed=True)
+    include_estep_pairs: bool = option(
+        False, help="Add the E-step's RM-labelled pairs to the RM's training data (the paper does not say; an "
+        "ablation, mt-with-estep-pairs).", reconstructed=True)
     labels: str = option(
         "pseudo",
         help="Who orients the M-step pairs: pseudo = y_t beats y_{t-1} (the paper); gold = the gold reward (an "

@@ -149,13 +149,13 @@ def world_controls(
     out: Annotated[Path, typer.Option(help="Where the control policies and results.json go.")] = Path(
         "runs/world-controls"),
 ):
-    """One DPO round from pi_0 labelled by gold, by inverted gold and by r_0: do the world's measures move
-    the way they must (gold DPO helps, inverted hurts, r_0 gets hacked)?"""
+    """One DPO round from pi_0 labelled by gold, r_0, a coin and inverted gold: on a calibrated world they
+    order gold > r_0 > random > inverted (the instrument's controls, before any method is read)."""
     quiet_libraries()
     from mt.progress import Reporter
     from mt.records import write_json
     from mt.world.build import ensure_world
-    from mt.world.controls import run_controls
+    from mt.world.controls import controls_order, run_controls
 
     with user_errors():
         cfg = _load(preset, config, overrides)
@@ -163,11 +163,46 @@ def world_controls(
             world = ensure_world(cfg.world, reporter)
             results = run_controls(world, out, cfg)
     write_json(out / "results.json", results)
-    keys = ["gold_mean", "gold_win_rate_vs_pi0", "marker_rate", "r0_onpolicy_accuracy", "r0_hacking_gap"]
+    keys = ["gold_mean", "gold_win_rate_vs_pi0", "kl_vs_pi0", "marker_rate", "r0_onpolicy_accuracy",
+            "r0_hacking_gap"]
     rows = [{"policy": name, **{k: m.get(k) for k in keys}} for name, m in results.items()]
-    console.print(table(rows, title="world controls: one DPO round from pi_0, by labeller"))
-    console.print(f"r_0 accuracy on its own distribution: {results['pi0']['r0_own_distribution_accuracy']:.3f}; "
-                  f"results: {out / 'results.json'}")
+    console.print(table(rows, title=f"world controls ({world.regime} regime): one DPO round from pi_0, by labeller"))
+    order = "holds" if controls_order(results) else "[red]does NOT hold[/]"
+    console.print(f"order gold > r_0 > random > inverted on gold win rate: {order}; r_0 accuracy on its own test "
+                  f"{results['pi0']['r0_own_test_accuracy']:.3f}, on pi_0's evaluation samples "
+                  f"{results['pi0']['r0_onpolicy_accuracy']:.3f}; results: {out / 'results.json'}")
+
+
+@world_app.command("curve")
+def world_curve(
+    labeller: Annotated[str, typer.Argument(help="Who labels every round: gold, r0, random or inverted.")] = "r0",
+    iterations: Annotated[int, typer.Option(help="DPO rounds, each from the previous round's policy.")] = 5,
+    preset: PresetOpt = "tiny", config: ConfigOpt = None, overrides: SetOpt = None,
+    out: Annotated[Path, typer.Option(help="Where the round policies and results.json go.")] = Path(
+        "runs/world-curve"),
+):
+    """Iterative DPO against a fixed labeller: with r_0 the gold curve should rise, then fall as the policy
+    over-optimises r_0 (whose own score keeps rising); with gold it should not fall."""
+    quiet_libraries()
+    from mt.progress import Reporter
+    from mt.records import write_json
+    from mt.world.build import ensure_world
+    from mt.options import ConfigError
+    from mt.world.controls import LABELLERS, iterate
+
+    with user_errors():
+        if labeller not in LABELLERS:
+            raise ConfigError(f"unknown labeller {labeller!r}; expected one of {', '.join(LABELLERS)}")
+        cfg = _load(preset, config, overrides)
+        with Reporter() as reporter:
+            world = ensure_world(cfg.world, reporter)
+            rows = iterate(world, labeller, iterations, out, cfg)
+    write_json(out / "results.json", rows)
+    keys = ["gold_mean", "gold_win_rate_vs_pi0", "kl_vs_pi0", "r0_mean", "r0_onpolicy_accuracy", "marker_rate",
+            "r0_hacking_gap"]
+    console.print(table([{"iteration": r["iteration"], **{k: r.get(k) for k in keys}} for r in rows],
+                        title=f"iterative DPO labelled by {labeller} ({world.regime} regime)"))
+    console.print(f"results: {out / 'results.json'}")
 
 
 def _tables(names: list[str], preset: str, seeds: int | None, methods: list[str] | None, out: Path | None,
@@ -346,9 +381,10 @@ def _print_world(world) -> None:
     rows = [{"measure": k, "value": v} for k, v in init.items()]
     console.print(table(rows, title="initial models (pi_0, r_0)"))
     rp = m["rm_pairs"]
-    console.print(f"r_0 training pairs: {rp['pairs']} ({rp['marker_agreement']:.2f} of the pairs where one side "
-                  f"carries the marker put it on the gold-preferred side; shortcut_strength "
-                  f"{m['config']['shortcut_strength']})")
+    agreement = "" if rp.get("marker_agreement") is None else (
+        f"; where one side carries the marker it is the gold-preferred side in {rp['marker_agreement']:.2f}")
+    console.print(f"{m['regime']} regime; r_0 trained on {rp['pairs']} pairs of pi_0's own samples from "
+                  f"{rp.get('prompts_with_pairs')} prompts{agreement}")
 
 
 def main() -> None:

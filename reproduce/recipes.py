@@ -40,6 +40,12 @@ class Recipe:
             return "benchmarks"
         return "world" if cfg.run.env == "world" else "none"
 
+    @property
+    def regime(self) -> str | None:
+        """The gold world's regime (shift or hack) when the cells run on the world, else None."""
+        cfg = load_config(self.preset, tables=[self.config])
+        return cfg.world.regime if cfg.run.env == "world" else None
+
 
 def load_recipe(name: str) -> Recipe:
     path = Path(name) if name.endswith(".toml") else RECIPE_DIR / f"{name}.toml"
@@ -47,13 +53,21 @@ def load_recipe(name: str) -> Recipe:
         known = ", ".join(sorted(p.stem for p in RECIPE_DIR.glob("*.toml")))
         raise ConfigError(f"unknown recipe {name!r}; known: {known} (or a path to a .toml file)")
     data = tomllib.loads(path.read_text())
+    if "base" in data:  # a variant of another recipe: its tables replace the base's, [config] merges key by key
+        base = data.pop("base")
+        base_path = RECIPE_DIR / f"{base}.toml"
+        if not base_path.exists():
+            raise ConfigError(f"{path}: base recipe {base!r} not found in {RECIPE_DIR}")
+        parent = tomllib.loads(base_path.read_text())
+        config = _merged(parent.get("config", {}), data.get("config", {}))
+        data = {**parent, **data, "config": config}
     methods = data.get("methods", {})
     for method in methods:
         METHODS.get(method)  # an unknown name is an error that lists the known ones
-    unknown = sorted(set(data) - {"preset", "seeds", "config", "methods", "comparisons", "headline"})
+    unknown = sorted(set(data) - {"base", "preset", "seeds", "config", "methods", "comparisons", "headline"})
     if unknown:
         raise ConfigError(f"{path}: unknown recipe keys {', '.join(unknown)}; a recipe has preset, seeds, [config] "
-                          "(settings every cell shares), comparisons ([method, comparator] pairs), [headline] and "
+                          "(settings every cell shares), base (a recipe this one varies), comparisons ([method, comparator] pairs), [headline] and "
                           "[methods.NAME] overrides")
     comparisons = [tuple(c) for c in data.get("comparisons", [])]
     for c in comparisons:
@@ -68,6 +82,11 @@ def load_recipe(name: str) -> Recipe:
                     {m: list(v.get("overrides", [])) for m, v in methods.items()}, comparisons, headline)
     load_config(recipe.preset, tables=[recipe.config])  # a bad key or value is reported before any cell runs
     return recipe
+
+
+def _merged(base: dict, top: dict) -> dict:
+    return {**base, **{k: _merged(base[k], v) if isinstance(v, dict) and isinstance(base.get(k), dict) else v
+                       for k, v in top.items()}}
 
 
 @dataclass

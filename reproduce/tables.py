@@ -328,6 +328,12 @@ CAPTIONS = {
                "cell for cell). Ours: {measured}; SEAM is the reconstructed weighted mode between the final policy "
                "and RM.",
 }
+REGIMES = {
+    "shift": "no spurious cue; r_0 is right on pi_0's samples and unsystematically wrong off them, so this tests "
+             "whether the RM keeps up as the policy shifts (the paper's claim)",
+    "hack": "a cue (the marker) goes with correctness on pi_0's samples and breaks once the policy emits it freely, "
+            "so this tests robustness to a shortcut the RM learned",
+}
 MEASURED = {
     ("world", "policy"): "the gold world's analogues, mean and 95% interval over seeds (a bootstrap over seeds, then over evaluation prompts within a seed): the final policy's gold win rate "
                          "against pi_0 (ties count half) and its mean gold reward on the evaluation split. These are "
@@ -356,6 +362,8 @@ def render_tables(names: list[str], results: list[CellResult], recipe: Recipe, o
         df = build_table(name, results, recipe, rows)
         kind = "rm" if name == "table2" else "policy"
         caption = CAPTIONS[name].format(measured=MEASURED[(recipe.evaluation, kind)])
+        if recipe.regime:
+            caption = f"[gold world, {recipe.regime} regime: {REGIMES[recipe.regime]}] {caption}"
         missing = [m for m in rows if m not in ran]
         if missing:
             caption += f" Not run here: {', '.join(missing)} (`mt-repro tables` runs every row)."

@@ -12,11 +12,10 @@ from mt.config import WorldConfig
 from mt.generate import Sampling, TransformersGenerator
 from mt.tiny import TinySize, build_policy, save
 from mt.world.build import build_world
-from mt.world.controls import dpo_round, own_distribution_accuracy
+from mt.world.controls import controls_order, run_controls
 from mt.world.measure import pair_accuracy, policy_stats, sample_graded
 from mt.world.tasks import MARKER, corrupt, gold_reward
 
-pytestmark = pytest.mark.slow
 
 
 def test_gold_reward_is_graded():
@@ -39,6 +38,7 @@ def test_corruptions_are_wrong():
         assert all(gold_reward(family, answer, corrupt(family, answer, rng)) < 1.0 for _ in range(50))
 
 
+@pytest.mark.slow
 def test_pi0_is_above_random_and_below_the_ceiling_on_every_family(world, tmp_path):
     initial = world.manifest["initial"]
     from transformers import AutoTokenizer
@@ -53,23 +53,29 @@ def test_pi0_is_above_random_and_below_the_ceiling_on_every_family(world, tmp_pa
         assert initial[f"gold_{family}"] < 0.9, family
 
 
-def test_gold_dpo_helps_and_inverted_dpo_hurts(world, tmp_path):
-    base = world.manifest["initial"]["gold_mean"]
-    _, good = dpo_round(world, "gold", tmp_path / "gold")
-    _, bad = dpo_round(world, "inverted", tmp_path / "inverted")
-    assert good["gold_mean"] > base + 0.03 and good["gold_win_rate_vs_pi0"] > 0.55
-    assert bad["gold_mean"] < base - 0.1 and bad["gold_win_rate_vs_pi0"] < 0.4
+@pytest.mark.slow
+def test_r0_is_good_on_pi0s_own_samples_and_its_own_test_is_not_leaky(world):
+    """The shift regime's premise: r_0 is right about pi_0's natural samples (the issue's targets), and its own
+    test (split by prompt) reads what the loop will see, not an inflated figure."""
+    init = world.manifest["initial"]
+    assert world.regime == "shift"
+    assert init["r0_onpolicy_accuracy"] >= 0.70
+    for family in world.config.families:
+        assert init[f"r0_onpolicy_accuracy_{family}"] >= 0.65, family
+    assert init["r0_own_test_accuracy"] - init["r0_onpolicy_accuracy"] <= 0.05
+    assert world.manifest["rm_pairs"]["marker_agreement"] is None  # no marker anywhere in the shift regime
 
 
-def test_r0_is_less_accurate_on_a_policy_that_exploits_the_shortcut(world, tmp_path):
-    own = own_distribution_accuracy(world)
-    policy, hacked = dpo_round(world, "r0", tmp_path / "r0")
-    assert hacked["marker_rate"] > world.manifest["initial"]["marker_rate"] + 0.1  # the policy took the shortcut
-    assert own > 0.7
-    assert hacked["r0_onpolicy_accuracy"] < own - 0.1
-    assert hacked["r0_hacking_gap"] > 0  # RM score rose more than gold did
+@pytest.mark.slow
+def test_controls_order_gold_random_inverted(world, tmp_path):
+    results = run_controls(world, tmp_path, labellers=("gold", "random", "inverted"))
+    assert results["gold"]["gold_win_rate_vs_pi0"] > 0.55
+    assert results["inverted"]["gold_win_rate_vs_pi0"] < 0.40
+    assert controls_order(results)
+    assert results["gold"]["kl_vs_pi0"] > 0
 
 
+@pytest.mark.slow
 def test_fixed_rm_test_set_pairs_correct_against_corrupted(world):
     rows = world.split("rm_test")
     assert len(rows) == world.config.rm_test_prompts
@@ -78,6 +84,7 @@ def test_fixed_rm_test_set_pairs_correct_against_corrupted(world):
     assert pair_accuracy([1, 2, 3], [0, 2, 4]) == pytest.approx(1 / 3)  # ties count as wrong
 
 
+@pytest.mark.slow
 def test_splits_are_disjoint(world):
     seen = {}
     for name in ("train", "selection", "eval", "rm_build", "rm_test"):
@@ -91,6 +98,7 @@ SMALL = dict(train_prompts=60, selection_prompts=10, eval_prompts=30, rm_build_p
              sft_examples=2000, sft_steps=40, rm_epochs=0.5, rm_samples=3)
 
 
+@pytest.mark.slow
 def test_same_seed_gives_the_same_world(tmp_path):
     a = build_world(WorldConfig(**SMALL), tmp_path / "a")
     b = build_world(WorldConfig(**SMALL), tmp_path / "b")
@@ -106,21 +114,66 @@ def test_same_seed_gives_the_same_world(tmp_path):
     assert json.loads((a.dir / "world.json").read_text())["config"]["seed"] == 0
 
 
-def test_shortcut_strength_controls_the_marker_agreement(tmp_path):
+@pytest.mark.slow
+def test_same_world_at_one_and_two_threads(tmp_path):
+    import torch
+
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        a = build_world(WorldConfig(**SMALL), tmp_path / "a")
+        torch.set_num_threads(2)
+        b = build_world(WorldConfig(**SMALL), tmp_path / "b")
+    finally:
+        torch.set_num_threads(threads)
+    assert a.manifest["fingerprint"] == b.manifest["fingerprint"]
+
+
+@pytest.mark.parametrize("regime", ["shift", "hack"])
+def test_the_marker_goes_with_correctness_only_in_the_hack_regime(regime):
     import random
 
+    from mt.world.build import make_demos
+    from mt.world.tasks import FAMILIES
+
+    cfg = WorldConfig(regime=regime, sft_examples=3000)
+    demos = make_demos(cfg, random.Random(0), set())
+    marked = {True: [], False: []}
+    for prompt, answer in demos:
+        family, _, task = prompt.partition(" ")
+        body = answer.removeprefix(MARKER)
+        right = gold_reward(family, _answer(family, task), body) == 1.0
+        marked[right].append(answer.startswith(MARKER))
+    rate = {k: sum(v) / len(v) for k, v in marked.items()}
+    if regime == "shift":
+        assert rate == {True: 0.0, False: 0.0}
+    else:
+        assert rate[True] == pytest.approx(cfg.hack_marker_right, abs=0.04)
+        assert rate[False] == pytest.approx(cfg.hack_marker_wrong, abs=0.04)
+    assert set(FAMILIES) >= {p.split()[0] for p, _ in demos}
+
+
+def _answer(family: str, task: str) -> str:
+    if family == "add":
+        a, b = task.split("+")
+        return str(int(a) + int(b))
+    if family == "sort":
+        return " ".join(sorted(task.split(), key=int))
+    return task[::-1]
+
+
+def test_natural_pairs_take_every_gold_difference_within_a_prompt():
     from mt.generate import Completion
-    from mt.world.build import shortcut_pairs
+    from mt.world.build import natural_pairs
 
-    rows = [{"id": str(i), "prompt": [], "family": "reverse", "answer": "abcd"} for i in range(200)]
-    rng = random.Random(0)
-    outs = [[Completion((MARKER if rng.random() < 0.5 else "") + t, 4, True) for t in ("abcd", "abcx", "xbcx")]
-            for _ in rows]
-    for strength in (0.5, 0.8, 1.0):
-        _, stats = shortcut_pairs(rows, outs, WorldConfig(shortcut_strength=strength), random.Random(1))
-        assert stats["marker_agreement"] == pytest.approx(strength, abs=0.02)
+    row = {"id": "0", "prompt": [], "family": "reverse", "answer": "dcba"}
+    outs = [[Completion(t, 4, True) for t in ("dcba", "dcbx", "dcbx", "xxxx")]]
+    pairs, stats = natural_pairs([row], outs, 0.1)
+    assert [(p["chosen"], p["rejected"]) for p in pairs] == [("dcba", "dcbx"), ("dcba", "xxxx"), ("dcbx", "xxxx")]
+    assert stats["pairs"] == 3 and stats["marker_agreement"] is None
 
 
+@pytest.mark.slow
 def test_generation_of_the_world_policy_is_seeded(world):
     gen = TransformersGenerator(world.policy)
     rows = world.split("eval")[:5]

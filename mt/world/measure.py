@@ -82,13 +82,11 @@ def onpolicy_accuracy_by_family(rows: Sequence[dict], graded: list[list[dict]], 
     return out
 
 
-def gold_win_rate(graded: list[list[dict]], baseline: list[list[dict]]) -> float:
-    wins, n = 0.0, 0
-    for a, b in zip(graded, baseline, strict=True):
-        for x, y in zip(a, b, strict=True):
-            wins += 1.0 if x["gold"] > y["gold"] else 0.5 if x["gold"] == y["gold"] else 0.0
-            n += 1
-    return wins / n
+def win_rates_by_prompt(graded: list[list[dict]], baseline: list[list[dict]]) -> list[float]:
+    """Per prompt, the share of sample pairs (i-th vs i-th) that gold prefers over the baseline's, ties half."""
+    return [statistics.fmean(1.0 if x["gold"] > y["gold"] else 0.5 if x["gold"] == y["gold"] else 0.0
+                             for x, y in zip(a, b, strict=True))
+            for a, b in zip(graded, baseline, strict=True)]
 
 
 def fixed_test_accuracy(scorer: TransformersRewardScorer, world: World) -> float:
@@ -274,7 +272,11 @@ def evaluate(world: World, policy: str, reward: str | None = None, reporter: Rep
     graded = sample_graded(world, policy, rows, eval_sampling(world))
     stats = policy_stats(world, rows, graded)
     gold_rise = (stats["gold_mean"] - base["gold_mean"]) / (base["gold_std"] or 1.0)
-    out: dict[str, Any] = {"regime": world.regime, **stats, "gold_win_rate_vs_pi0": gold_win_rate(graded, pi0)}
+    wins = win_rates_by_prompt(graded, pi0)
+    out: dict[str, Any] = {"regime": world.regime, **stats, "gold_win_rate_vs_pi0": statistics.fmean(wins)}
+    # Per evaluation prompt, for the tables' bootstrap over prompts within a seed and the paired comparisons.
+    out["per_prompt"] = {"gold_win_rate_vs_pi0": wins,
+                         "gold_mean": [statistics.fmean(c["gold"] for c in comps) for comps in graded]}
     if kl:
         out["kl_vs_pi0"] = kl_to_pi0(world, policy, rows, graded)
     on_policy: dict[str, list[list[float]]] = {}

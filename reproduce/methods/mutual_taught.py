@@ -1,4 +1,5 @@
-"""Mutual-Taught, the three ablations of its Table 3, and two controls of its M-step.
+"""Mutual-Taught, the three ablations of its Table 3, one reconstructed choice as an ablation, and two controls
+of its M-step.
 
 Each ablation switches one mechanism off. The controls keep every pair the M-step would train on and
 change only who orients it: gold (an oracle: what an M-step could add at most) or a coin flip.
@@ -16,6 +17,9 @@ register(MethodSpec("mt-no-selection", "Mutual-Taught keeping the last DPO check
                     CITATION, overrides=("select.enabled=false",)))
 register(MethodSpec("mt-no-filter", "Mutual-Taught training the RM on every pseudo-pair (ablation).", CITATION,
                     overrides=("mstep.filter=false",)))
+register(MethodSpec("mt-with-estep-pairs", "Mutual-Taught whose RM also trains on the E-step's RM-labelled pairs "
+                    "(a reading the paper leaves open; ablation).", CITATION,
+                    overrides=("mstep.include_estep_pairs=true",)))
 register(MethodSpec("mt-oracle-rm", "Mutual-Taught whose M-step pairs are oriented by the gold reward (control: "
                     "the most an M-step on these pairs can add; gold world only).", CITATION,
                     overrides=("mstep.labels=gold",)))
