@@ -36,7 +36,7 @@ from mt.records import InputError, iter_jsonl, read_json, write_json
 from .catalog import ALPACA_ANNOTATOR_OFFICIAL as OFFICIAL_ANNOTATOR
 from .catalog import ALPACA_ANNOTATOR_TEXT as DEFAULT_ANNOTATOR
 from .catalog import AlpacaEvalOptions
-from .checks import check_file, check_model, looks_like_hub_id
+from mt.checks import check_file, check_model, looks_like_hub_id
 from .judges import CachedJudge, Judge, JudgeRequest, judge_usage
 from .metrics.alpaca_eval import LC_FILES, load_alpaca_eval, plain, score
 from .registry import BenchRequest, options_of

@@ -17,7 +17,7 @@ from mt.progress import QUIET, Reporter
 from mt.records import InputError, iter_jsonl, read_json, write_json, write_jsonl
 
 from .catalog import RewardBenchOptions
-from .checks import check_file, check_model, looks_like_hub_id
+from mt.checks import check_file, check_model, looks_like_hub_id
 from .metrics.reward_bench import FACTS, TIES, pair_correct, score_records
 from .registry import BenchRequest, options_of
 

@@ -9,13 +9,16 @@ from typing import Annotated
 import typer
 
 from .bench_cli import bench_app
-from .console import by_iteration, console, quiet_libraries, table, user_errors
+from .console import DEBUG_ENV, by_iteration, console, quiet_libraries, set_debug, table, user_errors
 from .seam_cli import seam_app
 
 app = typer.Typer(
     name="mt-repro",
     help="Reproduce and extend Mutual-Taught (ACL 2025): co-train a policy and a reward model, run the "
     "baselines, benchmark checkpoints, and measure policy/reward mismatch.",
+    epilog="Exit codes: 0 done; 2 a problem with your input, config, files, models or judge (one line on stderr "
+           "says what, where and what to do); 1 a bug (its traceback: please report it); 130 interrupted. Finished "
+           "work is kept: rerun the same command to resume.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -24,6 +27,16 @@ world_app = typer.Typer(help="The CPU gold-reward world: build it, inspect it.",
 app.add_typer(world_app, name="world")
 app.add_typer(seam_app, name="seam")
 app.add_typer(bench_app, name="bench")
+
+
+@app.callback()
+def main_options(
+    debug: Annotated[bool, typer.Option(
+        "--debug", envvar=DEBUG_ENV,
+        help=f"Print the traceback of every error, also of the one-line errors a user can fix (or set "
+             f"{DEBUG_ENV}=1).")] = False,
+):
+    set_debug(debug)
 
 PresetOpt = Annotated[str | None, typer.Option("--preset", "-p", help="Preset name (tiny, paper) or a .toml path.")]
 ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="A TOML file layered over the preset.")]
@@ -126,11 +139,13 @@ def world_build(preset: PresetOpt = "tiny", config: ConfigOpt = None, overrides:
                 force: Annotated[bool, typer.Option(help="Rebuild even if the world folder exists.")] = False):
     """Build (or find in the cache) the gold world: prompt splits, pi_0 and r_0."""
     quiet_libraries()
+    from mt.checks import check_world
     from mt.progress import Reporter
     from mt.world.build import build_world, ensure_world, world_dir
 
     with user_errors():
         cfg = _load(preset, config, overrides)
+        check_world(cfg.world)
         with Reporter() as reporter:
             world = build_world(cfg.world, world_dir(cfg.world), reporter) if force else ensure_world(
                 cfg.world, reporter)
@@ -152,6 +167,7 @@ def world_controls(
     """One DPO round from pi_0 labelled by gold, by inverted gold and by r_0: do the world's measures move
     the way they must (gold DPO helps, inverted hurts, r_0 gets hacked)?"""
     quiet_libraries()
+    from mt.checks import check_out_dir, check_world
     from mt.progress import Reporter
     from mt.records import write_json
     from mt.world.build import ensure_world
@@ -159,6 +175,8 @@ def world_controls(
 
     with user_errors():
         cfg = _load(preset, config, overrides)
+        check_out_dir(out, "--out")
+        check_world(cfg.world)
         with Reporter() as reporter:
             world = ensure_world(cfg.world, reporter)
             results = run_controls(world, out, cfg)
@@ -173,6 +191,7 @@ def world_controls(
 def _tables(names: list[str], preset: str, seeds: int | None, methods: list[str] | None, out: Path | None,
             runs: Path, overrides: list[str] | None, dry_run: bool, quiet: bool) -> None:
     quiet_libraries()
+    from mt.checks import check_out_dir, check_run_inputs
     from mt.progress import Reporter
 
     from .paired import write_paired
@@ -188,6 +207,10 @@ def _tables(names: list[str], preset: str, seeds: int | None, methods: list[str]
         if dry_run:
             _print_plan(recipe, cells, names, target)
             return
+        check_out_dir(target, "--out")
+        check_out_dir(runs, "--runs")
+        for cell in cells:  # every cell's run directory and models, before the first cell trains
+            check_run_inputs(cell.config, cell.run_dir)
         with Reporter(enabled=not quiet) as reporter:
             results = run_cells(cells, reporter)
     save_results(results, target / "cells.json")
@@ -226,7 +249,7 @@ def _print_plan(recipe, cells, names, target) -> None:
 
 
 TablePreset = Annotated[str, typer.Option("--preset", "-p", help="Recipe: tiny (gold world, CPU) or paper (GPUs).")]
-Seeds = Annotated[int | None, typer.Option(help="Seeds per method (default: the recipe's; tiny = 3).")]
+Seeds = Annotated[int | None, typer.Option(help="Seeds per method (default: the recipe's; tiny = 3).", min=1)]
 Methods = Annotated[list[str] | None, typer.Option("--method", "-m", help="Only these methods (repeatable).")]
 Out = Annotated[Path | None, typer.Option(help="Output folder; default results/<recipe>.")]
 Runs = Annotated[Path, typer.Option(help="Where the cells' run directories live (resumable).")]

@@ -12,9 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import tomllib
-
 from mt.config import ConfigError, MTConfig, load_config
+from mt.options import read_toml
 
 from .methods import METHODS, MethodSpec
 
@@ -44,8 +43,16 @@ def load_recipe(name: str) -> Recipe:
     if not path.exists():
         known = ", ".join(sorted(p.stem for p in RECIPE_DIR.glob("*.toml")))
         raise ConfigError(f"unknown recipe {name!r}; known: {known} (or a path to a .toml file)")
-    data = tomllib.loads(path.read_text())
+    data = read_toml(path, "recipe")
+    if not isinstance(data.get("preset"), str):
+        raise ConfigError(f"recipe {path}: expected preset = \"NAME\" (the config preset every cell starts from), "
+                          f"got {data.get('preset')!r}")
+    seeds = data.get("seeds", 1)
+    if not isinstance(seeds, int) or isinstance(seeds, bool) or seeds < 1:
+        raise ConfigError(f"recipe {path}: seeds={seeds!r}: expected an integer >= 1")
     methods = data.get("methods", {})
+    if not isinstance(methods, dict):
+        raise ConfigError(f"recipe {path}: expected [methods.NAME] tables, got methods = {methods!r}")
     for method in methods:
         METHODS.get(method)  # an unknown name is an error that lists the known ones
     unknown = sorted(set(data) - {"preset", "seeds", "config", "methods", "comparisons"})
