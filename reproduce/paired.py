@@ -14,7 +14,7 @@ import pandas as pd
 
 from .render import write_table
 from .stats import paired_difference
-from .tables import CellResult, by_method, initial_cells
+from .tables import INITIAL, CellResult, by_method, initial_cells
 
 PI0 = "pi_0"
 DIGITS = {100.0: 1, 1.0: 3}
@@ -27,7 +27,7 @@ def seed_vectors(cells: Sequence[CellResult], key: str, initial: bool = False) -
 def paired_rows(results: list[CellResult], comparisons: Sequence[tuple[str, str]],
                 metrics: Sequence[tuple[str, str, float]]) -> list[dict]:
     """One row per (method, comparator, metric) that has at least one shared seed."""
-    grouped = by_method(results)
+    grouped = {m: cells for m, cells in by_method(results).items() if m != INITIAL}
     pi0 = initial_cells(results)
     wanted = [(m, PI0) for m in grouped] + [c for c in comparisons if c[0] in grouped and c[1] in grouped]
     rows = []

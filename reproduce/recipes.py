@@ -15,6 +15,7 @@ from pathlib import Path
 from mt.config import ConfigError, MTConfig, load_config
 from mt.options import read_toml
 
+from .headline import Headline, parse_headline
 from .methods import METHODS, MethodSpec
 
 RECIPE_DIR = Path(__file__).parent / "recipes"
@@ -28,6 +29,7 @@ class Recipe:
     config: dict = field(default_factory=dict)  # a config layer every cell shares (the [config] table)
     method_overrides: dict[str, list[str]] = field(default_factory=dict)
     comparisons: list[tuple[str, str]] = field(default_factory=list)  # (method, comparator) pairs, paired by seed
+    headline: Headline | None = None  # the decisive comparison at many seeds (`mt-repro headline`)
 
     @property
     def evaluation(self) -> str:
@@ -55,10 +57,10 @@ def load_recipe(name: str) -> Recipe:
         raise ConfigError(f"recipe {path}: expected [methods.NAME] tables, got methods = {methods!r}")
     for method in methods:
         METHODS.get(method)  # an unknown name is an error that lists the known ones
-    unknown = sorted(set(data) - {"preset", "seeds", "config", "methods", "comparisons"})
+    unknown = sorted(set(data) - {"preset", "seeds", "config", "methods", "comparisons", "headline"})
     if unknown:
         raise ConfigError(f"{path}: unknown recipe keys {', '.join(unknown)}; a recipe has preset, seeds, [config] "
-                          "(settings every cell shares), comparisons ([method, comparator] pairs) and "
+                          "(settings every cell shares), comparisons ([method, comparator] pairs), [headline] and "
                           "[methods.NAME] overrides")
     comparisons = [tuple(c) for c in data.get("comparisons", [])]
     for c in comparisons:
@@ -66,8 +68,11 @@ def load_recipe(name: str) -> Recipe:
             raise ConfigError(f"{path}: comparison {list(c)} must name a method and its comparator")
         for name in c:
             METHODS.get(name)
+    headline = parse_headline(data["headline"], str(path)) if "headline" in data else None
+    for name in headline.methods if headline else []:
+        METHODS.get(name)
     recipe = Recipe(path.stem, data["preset"], int(data.get("seeds", 1)), data.get("config", {}),
-                    {m: list(v.get("overrides", [])) for m, v in methods.items()}, comparisons)
+                    {m: list(v.get("overrides", [])) for m, v in methods.items()}, comparisons, headline)
     load_config(recipe.preset, tables=[recipe.config])  # a bad key or value is reported before any cell runs
     return recipe
 

@@ -29,7 +29,9 @@ TABLE_METHODS = {
     "table3": ["mutual-taught", "mt-no-rm-update", "mt-no-selection", "mt-no-filter"],
     "related": ["iterative-dpo", "mutual-taught", "rlp-spg", "rlp-uml", "iterative-dpo-seam-filter",
                 "iterative-dpo-random-filter"],
+    "headline": ["mutual-taught", "mt-no-rm-update", "iterative-dpo", "mt-oracle-rm", "mt-random-rm"],
 }
+PUBLISHED = ("table1", "table2", "table3", "related")  # tables with published numbers beside ours
 
 # The gold world's measured columns: (key in the evaluation metrics, column title, scale).
 WORLD_POLICY = [("gold_win_rate_vs_pi0", "gold win rate vs pi_0 (%)", 100.0), ("gold_mean", "gold reward", 1.0)]
@@ -92,6 +94,23 @@ def run_cell(cell: Cell, reporter: Reporter = QUIET) -> CellResult:
                       evaluation_record(rd, 0).get("per_prompt", {}))
 
 
+INITIAL = "initial"  # the cell that measures pi_0 and r_0 alone, for recipes whose evaluation is final-only
+
+
+def run_initial(recipe: Recipe, runs_root: Path, user: list[str], reporter: Reporter = QUIET) -> CellResult:
+    """pi_0 and r_0 through the recipe's evaluation once, as a run of no iterations (resumable, read back)."""
+    from .methods import METHODS
+    from .recipes import cell_config
+    from .runner import evaluate_initial
+
+    cfg, _, _ = cell_config(recipe, METHODS.get("mutual-taught"), 0, user)
+    run_dir = runs_root / recipe.name / INITIAL
+    metrics = evaluate_initial(cfg, run_dir, reporter)
+    row = {"iteration": 0, **{k: v for k, v in metrics.items() if isinstance(v, (int, float, str, bool))}}
+    return CellResult(INITIAL, 0, str(run_dir), cfg.digest(), row, [row], 0, False, 0, "pi_0 and r_0, not trained",
+                      False, metrics.get("per_prompt", {}), metrics.get("per_prompt", {}))
+
+
 def sampled_responses(records: list[dict[str, Any]]) -> int:
     """Policy samples drawn for training (E-step K per prompt, M-step two per prompt and draw)."""
     total = 0
@@ -116,15 +135,23 @@ def run_cells(cells: list[Cell], reporter: Reporter = QUIET) -> list[CellResult]
 
 
 # ---------------------------------------------------------------------------------------------- numbers
+NOT_OFFICIAL = " (not official LC)"
+PERCENT_KEYS = {key for key, *_ in BENCH_POLICY + BENCH_RM}  # the benchmarks report percentages already
+
+
 def fmt_cells(cells: list[CellResult], key: str, scale: float, initial: bool = False) -> str:
     """Mean over seeds with its 95% interval (a bootstrap over seeds, then over prompts within a seed)."""
     vectors = [v for c in cells if (v := c.vector(key, initial)) is not None]
     if not vectors:
         return "-"
-    digits = 1 if scale == 100 else 3
-    if len(vectors) == 1 and len(vectors[0]) == 1:
-        return f"{vectors[0][0] * scale:.{digits}f}"
-    return fmt_interval(hierarchical_bootstrap(vectors), scale, digits)
+    digits = 1 if scale == 100 or key in PERCENT_KEYS else 3
+    text = (f"{vectors[0][0] * scale:.{digits}f}" if len(vectors) == 1 and len(vectors[0]) == 1
+            else fmt_interval(hierarchical_bootstrap(vectors), scale, digits))
+    # Without alpaca_eval's two hub files the LC figure is the GLM without its difficulty term: say so.
+    if key == "alpaca_eval_lc" and any((c.rows[0] if initial else c.final).get("alpaca_eval_lc_official") is False
+                                       for c in cells):
+        text += NOT_OFFICIAL
+    return text
 
 
 STOP_TITLE = "stop rule fired (95% CI)"
@@ -159,11 +186,12 @@ def initial_cells(results: list[CellResult]) -> list[CellResult]:
 
 
 # ---------------------------------------------------------------------------------------------- tables
-def build_table(name: str, results: list[CellResult], recipe: Recipe) -> pd.DataFrame:
+def build_table(name: str, results: list[CellResult], recipe: Recipe, methods: list[str] | None = None
+                ) -> pd.DataFrame:
     world = recipe.evaluation == "world"
     grouped = by_method(results)
-    if name in ("table1", "table3"):
-        return _policy_table(name, grouped, initial_cells(results), world)
+    if name in ("table1", "table3", "headline"):
+        return _policy_table(name, grouped, initial_cells(results), world, methods or TABLE_METHODS[name])
     if name == "table2":
         return _rm_table(grouped, initial_cells(results), world)
     if name == "related":
@@ -173,6 +201,8 @@ def build_table(name: str, results: list[CellResult], recipe: Recipe) -> pd.Data
 
 def _published_lookup(name: str) -> dict[str, list[dict[str, Any]]]:
     out: dict[str, list[dict[str, Any]]] = {}
+    if name not in PUBLISHED:
+        return out
     for row in load_published(name):
         out.setdefault(row["key"], []).append(row)
     return out
@@ -199,23 +229,26 @@ def _num(value) -> str:
     return f"{float(value):.1f}"
 
 
-def _policy_table(name: str, grouped: dict[str, list[CellResult]], init: list[CellResult], world: bool) -> pd.DataFrame:
+def _policy_table(name: str, grouped: dict[str, list[CellResult]], init: list[CellResult], world: bool,
+                  methods: list[str]) -> pd.DataFrame:
     published = _published_lookup(name)
-    pub_cols = ["ae2_lc", "arena_hard"] if name == "table1" else ["ae2_lc"]
+    pub_cols = ["ae2_lc", "arena_hard"] if name == "table1" else ["ae2_lc"] if name in PUBLISHED else []
     measured = WORLD_POLICY if world else BENCH_POLICY
     records = []
-    first = "llama-3-8b-instruct" if name == "table1" else None
+    first = "llama-3-8b-instruct" if name in ("table1", "headline") else None
     if first:
-        row = {"method": "initial policy (pi_0)", **_pub_named(_published_cells(published.get(first, []), pub_cols))}
+        row = {"method": "initial policy (pi_0)",
+               **(_pub_named(_published_cells(published.get(first, []), pub_cols)) if pub_cols else {})}
         for key, title, scale in measured:
             row[title] = fmt_cells(init, key, scale, initial=True) if init else "-"
         row[STOP_TITLE], row["seeds"] = "-", "-"
         records.append(row)
-    for method in TABLE_METHODS[name]:
+    for method in methods:
         cells = grouped.get(method)
         if cells is None:
             continue
-        row = {"method": method, **_pub_named(_published_cells(published.get(method, []), pub_cols))}
+        row = {"method": method,
+               **(_pub_named(_published_cells(published.get(method, []), pub_cols)) if pub_cols else {})}
         for key, title, scale in measured:
             row[title] = fmt_cells(cells, key, scale)
         row[STOP_TITLE], row["seeds"] = fmt_stop_rate(cells), str(len(cells))
@@ -287,16 +320,19 @@ CAPTIONS = {
               "trained by each method. Ours: {measured}.",
     "table2": "Table 2 (reward model). Published: RewardBench average (%). Ours: {measured}.",
     "table3": "Table 3 (ablation of Mutual-Taught). Published: AlpacaEval-2 LC (%). Ours: {measured}.",
+    "headline": "The headline comparison: Mutual-Taught against the same loop without the RM update, with "
+                "iterative DPO and the M-step's oracle and random controls, at the seeds `mt-repro headline` ran. "
+                "Ours: {measured}. paired.md holds the per-seed differences.",
     "related": "Related methods on the same budget (RLP-SPG, RLP-UML, SEAM-filtered vs randomly filtered iterative "
                "DPO). Published: AlpacaFarm simulated win rates from the RLP paper (another setup, not comparable "
                "cell for cell). Ours: {measured}; SEAM is the reconstructed weighted mode between the final policy "
                "and RM.",
 }
 MEASURED = {
-    ("world", "policy"): "the gold world's analogues, mean ± std over seeds: the final policy's gold win rate "
+    ("world", "policy"): "the gold world's analogues, mean and 95% interval over seeds (a bootstrap over seeds, then over evaluation prompts within a seed): the final policy's gold win rate "
                          "against pi_0 (ties count half) and its mean gold reward on the evaluation split. These are "
                          "not AlpacaEval or Arena-Hard numbers",
-    ("world", "rm"): "the gold world's analogues, mean ± std over seeds: the final RM's accuracy against gold on "
+    ("world", "rm"): "the gold world's analogues, mean and 95% interval over seeds (a bootstrap over seeds, then over evaluation prompts within a seed): the final RM's accuracy against gold on "
                      "the fixed right-vs-corrupted test set and on pairs of the final policy's own samples, and the "
                      "hacking gap (RM score rise minus gold rise from pi_0, in pi_0's standard deviations). These "
                      "are not RewardBench numbers",
@@ -307,17 +343,20 @@ MEASURED = {
 }
 
 
-def render_tables(names: list[str], results: list[CellResult], recipe: Recipe, out: Path) -> list[Path]:
-    """Write each table from the cells at hand; rows whose cells were not run are named in the caption."""
+def render_tables(names: list[str], results: list[CellResult], recipe: Recipe, out: Path,
+                  methods: list[str] | None = None) -> list[Path]:
+    """Write each table from the cells at hand; rows whose cells were not run are named in the caption.
+    ``methods`` replaces a table's registered rows (the headline's are the recipe's)."""
     written = []
     ran = {r.method for r in results}
     for name in names:
-        if not ran & set(TABLE_METHODS[name]):
+        rows = methods or TABLE_METHODS[name]
+        if not ran & set(rows):
             continue
-        df = build_table(name, results, recipe)
+        df = build_table(name, results, recipe, rows)
         kind = "rm" if name == "table2" else "policy"
         caption = CAPTIONS[name].format(measured=MEASURED[(recipe.evaluation, kind)])
-        missing = [m for m in TABLE_METHODS[name] if m not in ran]
+        missing = [m for m in rows if m not in ran]
         if missing:
             caption += f" Not run here: {', '.join(missing)} (`mt-repro tables` runs every row)."
         written += write_table(df, out / name, caption)

@@ -32,7 +32,7 @@ def model_name(path: str) -> str:
     """The table name of a model path the loop hands over."""
     if m := re.search(r"iter_(\d+)/estep_train/candidates/checkpoint-(\d+)", path):
         return f"pi{m[1]}@{m[2]}"
-    if m := re.search(r"iter_(\d+)/mstep_train/model", path):
+    if m := re.search(r"iter_(\d+)/mstep_train(?:\.partial)?/model", path):
         return f"r{m[1]}"
     if "judge_sft/model" in path:
         return "judge"

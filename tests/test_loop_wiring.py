@@ -260,3 +260,14 @@ def test_gold_labels_need_a_gold_reward(tmp_path):
 def test_unknown_labels_are_a_config_error():
     with pytest.raises(ConfigError, match="mstep.labels='oracle'"):
         load_config(None, overrides=["mstep.labels=oracle"])
+
+
+def test_the_rm_update_reports_how_it_reranks_the_new_policys_answers(tmp_path):
+    # r0 orders the draws A > D = ccc > B > C; r1 (SCORES_2) orders them B > D = ccc > A > C. Over the 12 draws
+    # (each rank shared by three prompts): average ranks r0 [11, 5, 2, 8] and r1 [5, 11, 2, 8] per prompt, so
+    # Spearman = the Pearson correlation of those ranks = 0.2.
+    result, engine = run(tmp_path, scores=SCORES_2)
+    (call,) = engine.calls("score", "RM re-ranking")
+    assert call[1] == "r1" and len(call[2]) == 12
+    assert done(result, 1, "mstep_train")["rm_rank_correlation_prev"] == pytest.approx(0.2)
+    assert result.rows[-1]["rm_rank_correlation_prev"] == pytest.approx(0.2)
