@@ -24,12 +24,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mt.checks import check_file, check_model
 from mt.progress import QUIET, Reporter
 from mt.records import InputError, iter_jsonl, read_jsonl, write_json, write_jsonl
 
 from .catalog import ARENA_VERSIONS as VERSIONS
 from .catalog import ArenaHardOptions
-from mt.checks import check_file, check_model
 from .judges import CachedJudge, JudgeRequest, judge_usage
 from .metrics.arena_hard import V01_LABELS, V20_LABELS, parse_report, score_records
 from .registry import BenchRequest, options_of
@@ -572,6 +572,10 @@ def run(request: BenchRequest, reporter: Reporter = QUIET) -> dict[str, Any]:
         opts.category if opts.category in by_category else next(iter(by_category), opts.category))
     scores = by_category.get(main, {"score": None, "ci_low": None, "ci_high": None, "battles": 0})
     parse_info = parse_report(records, version, drops, extra)
+    if parse_info["games"] and parse_info["unparseable"] == parse_info["games"]:
+        source = judgments_path if opts.judgments else Path(request.out) / "judge_cache.jsonl"
+        raise InputError(f"arena-hard: none of the {parse_info['games']} verdicts parsed into a label such as "
+                         f"[[A>B]]; nothing to score. See {source}")
     partial = len(records) < total
     ours = {"model": f"{name} (this run)", "score": scores["score"], "ci_low": scores["ci_low"],
             "ci_high": scores["ci_high"], "version": version, "source": "this run"}

@@ -147,10 +147,10 @@ def _limited(n: int | None, limit: int | None) -> int | None:
 
 
 def _plan_alpaca_eval(section: AlpacaEvalSection) -> tuple[str, int | None, int, int | None]:
+    from mt.checks import check_file, looks_like_hub_id
     from mt.records import read_json
 
     from . import alpaca_eval as ae
-    from mt.checks import check_file, looks_like_hub_id
 
     opts = section.options
     if opts.lc_files:
@@ -172,10 +172,10 @@ def _plan_alpaca_eval(section: AlpacaEvalSection) -> tuple[str, int | None, int,
 
 
 def _plan_arena_hard(section: ArenaHardSection) -> tuple[str, int | None, int, int | None]:
+    from mt.checks import check_file
     from mt.records import read_jsonl
 
     from . import arena_hard as ah
-    from mt.checks import check_file
 
     opts = section.options
     version = ah.infer_version(opts, section.data)

@@ -281,8 +281,9 @@ class OpenAIJudge:
             data = json.loads(data)
             answer = parse(data)
         except (ValueError, KeyError, IndexError, TypeError, AttributeError) as e:
-            raise JudgeError(f"judge {self.endpoint} answered 200 with a body that is not a chat completion "
-                             f"({type(e).__name__}: {e}); is the base URL an OpenAI-compatible /v1 root?") from None
+            raise JudgeError(f"judge {self.endpoint} (model {self.model!r}) answered 200 with a body that is not a "
+                             f"chat completion ({type(e).__name__}: {e}); is the base URL an OpenAI-compatible /v1 "
+                             "root?") from None
         usage = data.get("usage") if isinstance(data, dict) else None
         with self._lock:
             self.calls += 1

@@ -13,6 +13,8 @@ import importlib.util
 import os
 import re
 import shutil
+import socket
+import urllib.parse
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -33,6 +35,40 @@ WORLD = "world"  # models.policy / models.reward value that means the gold world
 
 def offline() -> bool:
     return os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
+
+
+def hub_unreachable(timeout: float = 3.0) -> str | None:
+    """Why the hub cannot be reached (one TCP connection to HF_ENDPOINT), or None.
+
+    A download that cannot connect retries for half a minute, logging each retry, before it fails; this
+    finds the same in a moment. Behind a proxy the direct connection proves nothing, so it is not tried.
+    """
+    if any(os.environ.get(k) for k in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")):
+        return None
+    endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co").rstrip("/")
+    url = urllib.parse.urlsplit(endpoint)
+    try:
+        with socket.create_connection((url.hostname or "", url.port or (443 if url.scheme == "https" else 80)),
+                                      timeout=timeout):
+            return None
+    except OSError as e:
+        return f"the hub {endpoint} is unreachable ({e.strerror or e})"
+
+
+def check_hub(what: str, instead: str) -> None:
+    """Before a download from the hub: an unreachable hub is one line naming ``what`` and what to give
+    ``instead``. Offline (HF_HUB_OFFLINE) the libraries read their cache and say when it is empty."""
+    if offline():
+        return
+    why = hub_unreachable()
+    if why:
+        raise InputError(f"{what}: {why}; {instead} (or set HF_HUB_OFFLINE=1 to use a cached copy)")
+
+
+def check_hub_model(model: str, role: str) -> None:
+    """Before a model is loaded: a hub id that is not cached needs a reachable hub."""
+    if not Path(model).expanduser().exists() and not _cached(model):
+        check_hub(f"{role} model {model!r}", "give a local model folder")
 
 
 def looks_like_hub_id(name: str) -> bool:

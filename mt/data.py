@@ -160,6 +160,9 @@ def _load_saved(path: Path, split: str):
 def _load_hub(name: str, split: str):
     import datasets
 
+    from .checks import check_hub
+
+    check_hub(f"prompts {name!r} (data.prompts)", "point data.prompts at a local .jsonl/.json/.csv/.parquet file")
     try:
         return datasets.load_dataset(name, split=split)
     except Exception as e:  # datasets raises many types for "not reachable / not found"

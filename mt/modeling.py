@@ -47,6 +47,9 @@ def _load_errors() -> tuple[type[BaseException], ...]:
 @contextmanager
 def loading(path: str, role: str) -> Iterator[None]:
     """One InputError naming the model and the next step when transformers cannot load it."""
+    from .checks import check_hub_model
+
+    check_hub_model(path, role)
     try:
         yield
     except UserError:

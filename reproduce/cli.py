@@ -197,7 +197,15 @@ def _tables(names: list[str], preset: str, seeds: int | None, methods: list[str]
     from .paired import write_paired
     from .plots import plot_curves
     from .recipes import load_recipe, plan
-    from .tables import TABLE_METHODS, policy_metrics, render_tables, run_cells, run_initial, save_results
+    from .tables import (
+        TABLE_METHODS,
+        initial_cell,
+        policy_metrics,
+        render_tables,
+        run_cells,
+        run_initial,
+        save_results,
+    )
 
     with user_errors():
         recipe = load_recipe(preset)
@@ -211,6 +219,8 @@ def _tables(names: list[str], preset: str, seeds: int | None, methods: list[str]
         check_out_dir(runs, "--runs")
         for cell in cells:  # every cell's run directory and models, before the first cell trains
             check_run_inputs(cell.config, cell.run_dir)
+        if recipe.evaluation == "benchmarks" and cells:
+            check_run_inputs(*initial_cell(recipe, runs, overrides or []))
         with Reporter(enabled=not quiet) as reporter:
             results = run_cells(cells, reporter)
             if recipe.evaluation == "benchmarks" and cells:
@@ -314,7 +324,8 @@ def headline(
     preset: TablePreset = "tiny",
     variant: Annotated[list[str] | None, typer.Option(
         "--variant", "-v", help="Only these variants of the recipe's [headline] (e.g. a world regime).")] = None,
-    seeds: Annotated[int | None, typer.Option(help="Seeds per method (default: the recipe's [headline] seeds).")] = None,
+    seeds: Annotated[int | None, typer.Option(help="Seeds per method (default: the recipe's [headline] seeds).",
+                                              min=2)] = None,
     out: Annotated[Path | None, typer.Option(help="Output folder; default results/<recipe>/headline.")] = None,
     runs: Runs = Path("runs/tables"), overrides: SetOpt = None,
     dry_run: Annotated[bool, typer.Option(help="Print the planned seeds and what they can detect, and stop.")] = False,
@@ -325,6 +336,7 @@ def headline(
     quiet_libraries()
     import dataclasses
 
+    from mt.checks import check_out_dir, check_run_inputs
     from mt.options import ConfigError
     from mt.progress import Reporter
 
@@ -341,10 +353,19 @@ def headline(
         unknown = sorted(set(variant or []) - set(h.variants))
         if unknown:
             raise ConfigError(f"unknown headline variant(s) {', '.join(unknown)}; known: {', '.join(h.variants)}")
+        plans = []
         for name in variant or list(h.variants):
             sub = dataclasses.replace(recipe, name=f"{recipe.name}-headline-{name}")
             cells = plan(sub, h.methods, seeds or h.seeds, runs, [*(overrides or []), *h.variants[name]])
-            target = (out or Path("results") / recipe.name / "headline") / name
+            plans.append((name, sub, cells, (out or Path("results") / recipe.name / "headline") / name))
+        if not dry_run:  # every variant's folders and models, before the first cell trains
+            check_out_dir(out or Path("results"), "--out")
+            check_out_dir(runs, "--runs")
+            for _, _, cells, target in plans:
+                check_out_dir(target, "--out")
+                for cell in cells:
+                    check_run_inputs(cell.config, cell.run_dir)
+        for name, sub, cells, target in plans:
             finished = [run_cell(c) for c in cells if (c.run_dir / "summary.json").exists()]
             diffs, source = pilot(finished, Path("results") / recipe.name / "cells.json", h)
             console.print(table([power_plan(diffs, h, seeds or h.seeds, source)],

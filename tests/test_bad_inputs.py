@@ -20,17 +20,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 import socket
-import subprocess
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from bench_fixtures import FIRST, alpaca_rows, arena_repo, v1_rows, write_jsonl
+from bench_fixtures import FIRST, alpaca_rows, arena_repo, v1_rows
 from judge_server import ScriptedServer
 from typer.testing import CliRunner
 
@@ -50,6 +47,8 @@ class MisbehavingJudge(ScriptedServer):
     def __init__(self):
         super().__init__(key=None, answer=lambda body: "Both answers are fine." if body["model"] == "unparseable"
                          else FIRST)
+        # The slow case's client has gone when its answer is written: that broken pipe is expected, not news.
+        self.httpd.handle_error = lambda request, client_address: None
 
     def reply(self, body):
         model = body["model"]
@@ -162,7 +161,7 @@ def w(tmp_path_factory, tiny_models, judge) -> World:
     f = root / "inputs"
     add = world.add
     world.paths.update(policy=str(policy), reward=str(reward), judge=judge.url, out=str(root / "out"),
-                       nowhere=f"http://127.0.0.1:{closed_port()}/v1")
+                       nowhere=f"http://127.0.0.1:{closed_port()}/v1", hub_down=f"http://127.0.0.1:{closed_port()}")
 
     # models: missing, a file, no tokenizer, no weights, the wrong head, non-finite rewards
     add("missing_model", f / "no-such-model")
@@ -192,6 +191,11 @@ def w(tmp_path_factory, tiny_models, judge) -> World:
     add("prompts_csv", f / "prompts.csv", 'prompt,id\n"one",1\n"two, unterminated,2\n')
     add("prompts_parquet", f / "prompts.parquet", b"PAR1 this is not parquet")
 
+    # recipes with a [headline] table
+    headline = 'preset = "tiny"\nseeds = 1\n[headline]\nseeds = 2\nvariants = {a = []}\n'
+    add("headline_toml", f / "with-headline.toml", headline)
+    add("headline_typed", f / "headline-typed.toml", headline.replace("seeds = 2", 'seeds = "many"'))
+
     # RewardBench rows
     add("rb", f / "rb.jsonl", jsonl(v1_rows()[:3]))
     add("rb_missing", f / "rb-missing.jsonl", jsonl([v1_rows()[0], {k: v for k, v in v1_rows()[1].items()
@@ -204,6 +208,7 @@ def w(tmp_path_factory, tiny_models, judge) -> World:
     add("seam", f / "seam.jsonl", jsonl([{"prompt": "add 2+3", "answer": "5"}, {"prompt": "say hi", "answer": "hi"}]))
     add("seam_nocol", f / "seam-nocol.jsonl", jsonl([{"prompt": "add 2+3", "answer": "5"}, {"prompt": "say hi"}]))
     add("seam_bad", f / "seam-bad.jsonl", '{"prompt": "add 2+3", "answer": "5"}\n[1, 2]\n')
+    add("seam_nonutf8", f / "seam-latin1.jsonl", b'{"prompt": "add 2+3", "answer": "5"}\n{"prompt": "caf\xe9"}\n')
 
     # AlpacaEval: data, outputs made elsewhere, annotations made elsewhere
     rows = alpaca_rows(3)
@@ -222,6 +227,10 @@ def w(tmp_path_factory, tiny_models, judge) -> World:
     game = {"score": "A>B", "judgment": {"answer": "[[A>B]]"}}
     add("judgments_bad", f / "judgments-bad.jsonl", jsonl([{"uid": "u0", "games": [game, game]},
                                                           {"uid": "u1", "games": "A>B"}]))
+    add("judgments_nonutf8", f / "judgments-latin1.jsonl",
+        jsonl([{"uid": "u0", "games": [game, game]}]).encode() + b'{"uid": "caf\xe9"}\n')
+    add("answers_bad", f / "answers-bad.jsonl", jsonl([{"uid": "u0", "model": "mine", "messages": [
+        {"role": "user", "content": "q"}, {"role": "assistant", "content": {"answer": "a"}}]}]) + '{"uid": "u1",\n')
     add("arena_badq", arena_repo(f / "arena-badq", "v2.0", n=2))
     qfile = f / "arena-badq" / "data" / "arena-hard-v2.0" / "question.jsonl"
     first = qfile.read_text().splitlines()[0]
@@ -268,10 +277,15 @@ class Case:
     names: tuple[str, ...]  # what the error line must name
     absent: tuple[str, ...] = ()  # what it must not say (e.g. a judge that is not needed)
     usage: bool = False  # a command-line usage error, reported by typer (exit code 2, no traceback)
+    env: tuple[tuple[str, str], ...] = ()  # environment variables of this case ({name} placeholders too)
 
 
-def case(id: str, args: str, *names: str, absent: tuple[str, ...] = (), usage: bool = False) -> Case:
-    return Case(id, tuple(args.split()), names, absent, usage)
+def case(id: str, args: str, *names: str, absent: tuple[str, ...] = (), usage: bool = False,
+         env: dict[str, str] | None = None) -> Case:
+    return Case(id, tuple(args.split()), names, absent, usage, tuple((env or {}).items()))
+
+
+HUB_DOWN = {"HF_HUB_OFFLINE": "0", "HF_DATASETS_OFFLINE": "0", "HF_ENDPOINT": "{hub_down}"}  # online, no hub
 
 
 TRAIN = ("train --quiet --run-dir {out}/{id} --set run.env=prompts --set models.policy={policy} "
@@ -335,6 +349,8 @@ CASES = [
          "no column 'prompt'", "data.prompt_column"),
     case("train-prompts-wrong-type", TRAIN + " --set data.prompts={prompts_int}", "prompts-int.jsonl, line 2",
          "'prompt' must be text"),
+    case("train-prompts-hub-unreachable", TRAIN + " --set data.prompts=nobody/no-dataset", "nobody/no-dataset",
+         "data.prompts", "unreachable", env=HUB_DOWN),
     case("train-prompts-hub-offline", TRAIN + " --set data.prompts=nobody/no-dataset", "nobody/no-dataset",
          "local .jsonl"),
     # ---- train: rewards that are not numbers, found in the stage that scores them
@@ -369,11 +385,23 @@ CASES = [
     case("tables-runs-is-a-file", "tables --out {out}/{id} --runs {file}", "--runs", "a-file.txt"),
     case("related-cell-run-dir-other-config", "related --method iterative-dpo --seeds 1 --out {out}/{id} "
          "--runs {runs}", "seed-0", "different config"),
+    # ---- headline (each fails before a cell trains)
+    case("headline-no-headline-table", "headline --dry-run --preset tiny", "recipe 'tiny'", "no [headline] table"),
+    case("headline-malformed-recipe", "headline --dry-run --preset {bad_toml}", "bad.toml", "line 3"),
+    case("headline-wrong-type", "headline --dry-run --preset {headline_typed}", "headline-typed.toml",
+         "seeds = 'many'", "an integer"),
+    case("headline-unknown-variant", "headline --dry-run --preset {headline_toml} --variant b", "variant(s) b",
+         "known: a"),
+    case("headline-one-seed", "headline --dry-run --preset {headline_toml} --seeds 1", "--seeds", usage=True),
+    case("headline-out-is-a-file", "headline --preset {headline_toml} --out {file} --runs {out}/{id}", "--out",
+         "a-file.txt"),
+    case("headline-runs-is-a-file", "headline --preset {headline_toml} --out {out}/{id} --runs {file}", "--runs",
+         "a-file.txt"),
     # ---- seam
     case("seam-data-missing", SEAM.replace("{seam}", "{out}/none.jsonl"), "--data", "none.jsonl", "file not found"),
     case("seam-data-folder", SEAM.replace("{seam}", "{dir}"), "a-folder", "a folder"),
     case("seam-data-empty", SEAM.replace("{seam}", "{empty_jsonl}"), "empty.jsonl", "no rows"),
-    case("seam-data-non-utf8", SEAM.replace("{seam}", "{nonutf8_jsonl}"), "latin1.jsonl, line 2", "not UTF-8"),
+    case("seam-data-non-utf8", SEAM.replace("{seam}", "{seam_nonutf8}"), "seam-latin1.jsonl, line 2", "not UTF-8"),
     case("seam-data-malformed", SEAM.replace("{seam}", "{seam_bad}"), "seam-bad.jsonl, line 2", "JSON object"),
     case("seam-data-missing-column", SEAM.replace("{seam}", "{seam_nocol}"), "seam-nocol.jsonl, line 2", "'answer'"),
     case("seam-policy-missing", SEAM.replace("--policy {policy}", "--policy {missing_model}"), "--policy",
@@ -383,6 +411,8 @@ CASES = [
     case("seam-reward-is-a-causal-lm", SEAM.replace("--reward {reward}", "--reward {policy}"), "--reward",
          "not a reward model"),
     case("seam-reward-hub-offline", SEAM.replace("--reward {reward}", "--reward nobody/rm"), "nobody/rm", "offline"),
+    case("seam-reward-hub-unreachable", SEAM.replace("--reward {reward}", "--reward nobody/rm"), "nobody/rm",
+         "unreachable", "local model folder", env=HUB_DOWN),
     case("seam-out-is-a-file", SEAM.replace("{out}/{id}", "{file}"), "--out", "a-file.txt"),
     case("seam-unknown-source", SEAM.replace("corrupt", "nonsense"), "nonsense"),
     case("seam-nan-rewards", SEAM.replace("--reward {reward}", "--reward {nan_rm}"), "nan-rm", "non-finite"),
@@ -390,6 +420,8 @@ CASES = [
     # ---- bench reward-bench
     case("reward-bench-no-data-offline", "bench reward-bench --quiet --model {reward} --out {out}/{id}",
          "allenai/reward-bench", "pass --data FILE"),
+    case("reward-bench-no-data-hub-unreachable", "bench reward-bench --quiet --model {reward} --out {out}/{id}",
+         "allenai/reward-bench", "{hub_down} is unreachable", "pass --data FILE", env=HUB_DOWN),
     case("reward-bench-malformed-row", RB.replace("{rb}", "{rb_malformed}"), "rb-malformed.jsonl, line 3",
          "not valid JSON"),
     case("reward-bench-missing-column", RB.replace("{rb}", "{rb_missing}"), "rb-missing.jsonl, line 2",
@@ -418,6 +450,9 @@ CASES = [
          "--out {out}/{id}", "LlamaForSequenceClassification", "not a causal LM"),
     case("alpaca-eval-model-hub-offline", "bench alpaca-eval --model nobody/llm --judge openai:ok@{judge} "
          "--out {out}/{id}", "nobody/llm", "offline"),
+    case("alpaca-eval-data-hub-unreachable", "bench alpaca-eval --quiet --model {policy} --data tatsu-lab/alpaca_eval "
+         "--judge openai:ok@{judge} --out {out}/{id}", "tatsu-lab/alpaca_eval", "unreachable", "--data",
+         env=HUB_DOWN),
     case("alpaca-eval-no-judge", AE + " --out {out}/{id}", "needs a judge", "--judge openai:MODEL"),
     case("alpaca-eval-data-malformed-json", AE.replace("{ae_data}", "{ae_bad}") + " --judge openai:ok@{judge} "
          "--out {out}/{id}", "alpaca-bad.json", "line 3"),
@@ -456,14 +491,14 @@ CASES = [
          "judgments-bad.jsonl, line 2", "games", absent=("--judge",)),
     case("arena-hard-judgments-empty", "bench arena-hard -o judgments={empty_jsonl} --out {out}/{id}",
          "empty.jsonl", "no judgment lines"),
-    case("arena-hard-judgments-non-utf8", "bench arena-hard -o judgments={nonutf8_jsonl} --out {out}/{id}",
-         "latin1.jsonl, line 2", "not UTF-8"),
+    case("arena-hard-judgments-non-utf8", "bench arena-hard -o judgments={judgments_nonutf8} --out {out}/{id}",
+         "judgments-latin1.jsonl, line 2", "not UTF-8"),
     case("arena-hard-data-is-a-file", ARENA.replace("{arena}", "{file}") + " --judge openai:ok@{judge} "
          "--out {out}/{id}", "no question.jsonl", "a-file.txt"),
     case("arena-hard-question-missing-prompt", ARENA.replace("{arena}", "{arena_badq}") + " --judge openai:ok@{judge} "
          "--out {out}/{id}", "question.jsonl, line 2", "prompt"),
-    case("arena-hard-answers-malformed", ARENA.replace("{arena_answers}", "{prompts_bad}") + " --judge "
-         "openai:ok@{judge} --out {out}/{id}", "prompts-bad.jsonl, line 2", "not valid JSON"),
+    case("arena-hard-answers-malformed", ARENA.replace("{arena_answers}", "{answers_bad}") + " --judge "
+         "openai:ok@{judge} --out {out}/{id}", "answers-bad.jsonl, line 2", "not valid JSON"),
     case("arena-hard-judge-5xx", ARENA + f" {JUDGE} --judge openai:down@{{judge}} --out {{out}}/{{id}}", "HTTP 503"),
     case("arena-hard-judge-unparseable", ARENA + f" {JUDGE} --judge openai:unparseable@{{judge}} --out {{out}}/{{id}}",
          "none of the 4 verdicts", "judge_cache.jsonl"),
@@ -477,7 +512,6 @@ CASES = [
 
 def test_the_corpus_covers_every_command():
     import typer.main
-
     from test_cli import commands
 
     covered = {tuple(w for w in c.args if not w.startswith(("-", "{")))[:2] for c in CASES}
@@ -493,7 +527,8 @@ def test_the_corpus_covers_every_command():
 def test_a_bad_input_is_one_line_naming_the_culprit(c: Case, w: World):
     args = [a.format(**w.paths, id=c.id) for a in c.args]
     before = tree_digest(w.state)
-    result = runner.invoke(app, args, env=w.env)
+    env = {**w.env, **{k: v.format(**w.paths) for k, v in c.env}}
+    result = runner.invoke(app, args, env=env)
     assert tree_digest(w.state) == before, "finished work next to the input was changed"
     assert result.exit_code == 2, result.output
     assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
@@ -508,3 +543,38 @@ def test_a_bad_input_is_one_line_naming_the_culprit(c: Case, w: World):
         assert name in lines[0], f"{name!r} not in: {lines[0]}"
     for name in c.absent:
         assert name not in lines[0], lines[0]
+
+
+# The seven failures that issue 17 found by trying the commands as a new user would (the hub one both offline
+# and unreachable).
+REPORTED = ["train-config-non-utf8", "train-run-dir-is-a-file", "reward-bench-no-data-offline",
+            "reward-bench-no-data-hub-unreachable", "reward-bench-malformed-row",
+            "alpaca-eval-missing-model-before-hub", "arena-hard-judgments-without-judge",
+            "alpaca-eval-annotations-bad-preference"]
+
+
+def test_the_reported_cases_are_in_the_corpus():
+    assert set(REPORTED) <= {c.id for c in CASES}
+
+
+@pytest.mark.parametrize("how", ["flag", "env"])
+def test_debug_prints_the_traceback_of_our_errors_too(how, tmp_path):
+    args = ["--debug"] if how == "flag" else []
+    result = runner.invoke(app, [*args, "show-config", "--config", str(tmp_path / "none.toml")],
+                           env={"MT_REPRO_DEBUG": "1" if how == "env" else ""})
+    assert result.exit_code == 2
+    assert "Traceback" in result.stderr and "ConfigError" in result.stderr
+    assert result.stderr.rstrip().splitlines()[-1].startswith("error: config file")
+
+
+def test_a_bug_is_not_dressed_as_a_user_error(monkeypatch):
+    import reproduce.cli
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(reproduce.cli, "_load", broken)
+    result = runner.invoke(app, ["show-config"])
+    assert result.exit_code == 1 and isinstance(result.exception, RuntimeError)
+    assert "error:" not in result.stderr  # uncaught: the interpreter prints its traceback, exit code 1
+
