@@ -30,13 +30,13 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from mt.checks import check_file, check_hub, check_model, looks_like_hub_id
 from mt.progress import QUIET, Reporter
 from mt.records import InputError, iter_jsonl, read_json, write_json
 
 from .catalog import ALPACA_ANNOTATOR_OFFICIAL as OFFICIAL_ANNOTATOR
 from .catalog import ALPACA_ANNOTATOR_TEXT as DEFAULT_ANNOTATOR
 from .catalog import AlpacaEvalOptions
-from .checks import check_file, check_model, looks_like_hub_id
 from .judges import CachedJudge, Judge, JudgeRequest, judge_usage
 from .metrics.alpaca_eval import LC_FILES, load_alpaca_eval, plain, score
 from .registry import BenchRequest, options_of
@@ -125,6 +125,7 @@ def _hub_examples(source: str) -> list[Example]:
     import datasets
 
     repo, _, config = source.partition(":")
+    check_hub(f"alpaca-eval data {source}", "pass a JSON/JSONL file with --data")
     try:
         rows = datasets.load_dataset(repo, config or HUB_CONFIG, split="eval")
     except Exception as e:  # offline, a script-based repo on datasets>=4, a typo: one message for all

@@ -24,12 +24,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mt.checks import check_file, check_model
 from mt.progress import QUIET, Reporter
-from mt.records import InputError, read_jsonl, write_json, write_jsonl
+from mt.records import InputError, iter_jsonl, read_jsonl, write_json, write_jsonl
 
 from .catalog import ARENA_VERSIONS as VERSIONS
 from .catalog import ArenaHardOptions
-from .checks import check_file, check_model
 from .judges import CachedJudge, JudgeRequest, judge_usage
 from .metrics.arena_hard import V01_LABELS, V20_LABELS, parse_report, score_records
 from .registry import BenchRequest, options_of
@@ -87,11 +87,28 @@ def locate_data(data: str | None, version: str) -> tuple[Path, str]:
 def load_questions(path: Path, version: str) -> list[Question]:
     """Questions in either shape: {uid, category, prompt} (HEAD) or {question_id, category, turns} (0489bf3)."""
     out = []
-    for row in read_jsonl(path):
-        uid = row.get("uid", row.get("question_id"))
-        prompt = row["prompt"] if "prompt" in row else row["turns"][0]["content"]
-        out.append(Question(str(uid), row.get("category") or f"arena-hard-{version}", prompt))
+    for n, row in iter_jsonl(path):
+        where = f"{path}, line {n}"
+        uid = _uid(row, where)
+        prompt = row.get("prompt")
+        if prompt is None:
+            turns = row.get("turns")
+            ok = isinstance(turns, list) and turns and isinstance(turns[0], dict) and "content" in turns[0]
+            prompt = turns[0]["content"] if ok else None
+        if not isinstance(prompt, str):
+            raise InputError(f"{where}: expected the question as text in `prompt` (or `turns[0].content`), got "
+                             f"{str(prompt)[:60]!r}")
+        out.append(Question(uid, row.get("category") or f"arena-hard-{version}", prompt))
+    if not out:
+        raise InputError(f"{path}: no questions")
     return out
+
+
+def _uid(row: dict[str, Any], where: str) -> str:
+    uid = row.get("uid", row.get("question_id"))
+    if not isinstance(uid, str | int) or isinstance(uid, bool):
+        raise InputError(f"{where}: expected a question id in `uid` (or `question_id`), got {uid!r}")
+    return str(uid)
 
 
 def answer_text(row: dict[str, Any]) -> str:
@@ -105,12 +122,20 @@ def answer_text(row: dict[str, Any]) -> str:
 def load_answers(path: Path) -> dict[str, dict[str, Any]]:
     """uid -> {"model", "text", "metadata"} of one model_answer file (either shape)."""
     out = {}
-    for row in read_jsonl(path):
-        uid = str(row.get("uid", row.get("question_id")))
+    for n, row in iter_jsonl(path):
+        where = f"{path}, line {n}"
+        uid = _uid(row, where)
+        try:
+            text = answer_text(row)
+        except (KeyError, IndexError, TypeError):
+            text = None
+        if not isinstance(text, str):
+            raise InputError(f"{where}: expected the answer in `messages[-1].content` (or `choices[0].turns[0]."
+                             f"content`), as arena-hard-auto's model_answer files hold it")
         meta = row.get("metadata") or row.get("conv_metadata")
         if meta is None and "choices" in row and "token_len" in row["choices"][0]["turns"][0]:
             meta = {"token_len": row["choices"][0]["turns"][0]["token_len"]}
-        out[uid] = {"model": row.get("model", row.get("model_id")), "text": answer_text(row), "metadata": meta}
+        out[uid] = {"model": row.get("model", row.get("model_id")), "text": text, "metadata": meta}
     return out
 
 
@@ -302,19 +327,27 @@ def parse_v20(judgment: str, patterns: Sequence[str]) -> tuple[str | None, str]:
 def read_judgments(path: str | Path) -> list[dict[str, Any]]:
     """Judgment lines of either shape, normalised to {uid, category, model, games[{score, judgment}]}."""
     rows = []
-    for row in read_jsonl(path):
-        if "games" not in row:
-            raise InputError(f"{path}: a judgment line without `games` (uid {row.get('uid', row.get('question_id'))})")
+    for n, row in iter_jsonl(path):
+        where = f"{path}, line {n}"
+        uid = _uid(row, where)
+        if not isinstance(row.get("games"), list):
+            raise InputError(f"{where}: expected `games`, a list of two games ({{score, judgment}}), got "
+                             f"{str(row.get('games'))[:60]!r}")
         games = []
         for game in row["games"]:
             if game is None:
                 games.append(None)
                 continue
+            if not isinstance(game, dict) or not isinstance(game.get("score"), str | None):
+                raise InputError(f"{where}: each game should be an object with a `score` label such as 'A>B' "
+                                 f"(or null), got {str(game)[:60]!r}")
             text = game.get("judgment")
             games.append({"score": game.get("score"),
                           "judgment": text.get("answer") if isinstance(text, dict) else text})
-        rows.append({"uid": str(row.get("uid", row.get("question_id"))), "model": row.get("model"),
-                     "category": row.get("category"), "games": games})
+        rows.append({"uid": uid, "model": row.get("model"), "category": row.get("category"), "games": games})
+    if not rows:
+        raise InputError(f"{path}: no judgment lines (arena-hard-auto's model_judgment shape: one line per question "
+                         f"with uid and games)")
     return rows
 
 
@@ -539,6 +572,10 @@ def run(request: BenchRequest, reporter: Reporter = QUIET) -> dict[str, Any]:
         opts.category if opts.category in by_category else next(iter(by_category), opts.category))
     scores = by_category.get(main, {"score": None, "ci_low": None, "ci_high": None, "battles": 0})
     parse_info = parse_report(records, version, drops, extra)
+    if parse_info["games"] and parse_info["unparseable"] == parse_info["games"]:
+        source = judgments_path if opts.judgments else Path(request.out) / "judge_cache.jsonl"
+        raise InputError(f"arena-hard: none of the {parse_info['games']} verdicts parsed into a label such as "
+                         f"[[A>B]]; nothing to score. See {source}")
     partial = len(records) < total
     ours = {"model": f"{name} (this run)", "score": scores["score"], "ci_low": scores["ci_low"],
             "ci_high": scores["ci_high"], "version": version, "source": "this run"}

@@ -147,10 +147,10 @@ def _limited(n: int | None, limit: int | None) -> int | None:
 
 
 def _plan_alpaca_eval(section: AlpacaEvalSection) -> tuple[str, int | None, int, int | None]:
+    from mt.checks import check_file, looks_like_hub_id
     from mt.records import read_json
 
     from . import alpaca_eval as ae
-    from .checks import check_file, looks_like_hub_id
 
     opts = section.options
     if opts.lc_files:
@@ -172,10 +172,10 @@ def _plan_alpaca_eval(section: AlpacaEvalSection) -> tuple[str, int | None, int,
 
 
 def _plan_arena_hard(section: ArenaHardSection) -> tuple[str, int | None, int, int | None]:
+    from mt.checks import check_file
     from mt.records import read_jsonl
 
     from . import arena_hard as ah
-    from .checks import check_file
 
     opts = section.options
     version = ah.infer_version(opts, section.data)
@@ -264,10 +264,13 @@ class BenchmarkEvaluation:
 
     evaluation = "final"
 
-    def __init__(self, env: Environment, cfg: MTConfig, reporter: Reporter | None = None):
+    def __init__(self, env: Environment, cfg: MTConfig, reporter: Reporter | None = None,
+                 bench: BenchConfig | None = None, plan: list[dict[str, Any]] | None = None):
+        """``bench`` and ``plan``: ``load_bench_config`` and ``plan_evaluation`` of ``cfg`` when the caller checked
+        them already (before building ``env``)."""
         self.env, self.cfg, self.reporter = env, cfg, reporter
-        self.bench = load_bench_config(cfg)
-        self.plan = plan_evaluation(cfg, self.bench)  # local files and judge specs, checked before training
+        self.bench = bench or load_bench_config(cfg)
+        self.plan = plan if plan is not None else plan_evaluation(cfg, self.bench)  # local files, judge specs
 
     # -- the wrapped environment
     @property

@@ -265,7 +265,11 @@ class OpenAIJudge:
             except (urllib.error.URLError, OSError, http.client.HTTPException) as e:
                 failure, wait_s = f"{type(e).__name__}: {getattr(e, 'reason', e)}", None
             if attempt == self.max_retries:
-                raise JudgeError(f"judge {self.endpoint} failed after {attempt + 1} attempts; last: {failure}")
+                attempts = f"{attempt + 1} attempt{'s' if attempt else ''}"
+                raise JudgeError(f"judge {self.endpoint} (model {self.model!r}) failed after {attempts}; last: "
+                                 f"{failure}. Is the server up and reachable from here? A slow or busy one may "
+                                 f"need a longer --judge-timeout (now {self.timeout:g} s) or more --judge-retries "
+                                 f"(now {self.max_retries})")
             delay = min(self.max_wait, wait_s if wait_s is not None
                         else self.backoff * 2**attempt * random.uniform(0.5, 1.0))
             with self._lock:
@@ -277,8 +281,9 @@ class OpenAIJudge:
             data = json.loads(data)
             answer = parse(data)
         except (ValueError, KeyError, IndexError, TypeError, AttributeError) as e:
-            raise JudgeError(f"judge {self.endpoint} answered 200 with a body that is not a chat completion "
-                             f"({type(e).__name__}: {e}); is the base URL an OpenAI-compatible /v1 root?") from None
+            raise JudgeError(f"judge {self.endpoint} (model {self.model!r}) answered 200 with a body that is not a "
+                             f"chat completion ({type(e).__name__}: {e}); is the base URL an OpenAI-compatible /v1 "
+                             "root?") from None
         usage = data.get("usage") if isinstance(data, dict) else None
         with self._lock:
             self.calls += 1
@@ -381,7 +386,7 @@ class TransformersJudge:
     @classmethod
     def from_spec(cls, target: str, **options: Any) -> TransformersJudge:
         """``PATH``: a local causal LM folder (checked now, before anything runs) or a hub id."""
-        from .checks import check_model
+        from mt.checks import check_model
 
         check_model(target, "policy", "judge")
         return cls(target, **_taken(cls, options))

@@ -13,11 +13,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from mt.checks import check_file, check_hub, check_model, looks_like_hub_id
 from mt.progress import QUIET, Reporter
 from mt.records import InputError, iter_jsonl, read_json, write_json, write_jsonl
 
 from .catalog import RewardBenchOptions
-from .checks import check_file, check_model, looks_like_hub_id
 from .metrics.reward_bench import FACTS, TIES, pair_correct, score_records
 from .registry import BenchRequest, options_of
 
@@ -78,6 +78,8 @@ def _local_rows(source: str) -> Iterable[tuple[str, dict[str, Any]]]:
 def _hub_rows(source: str, split: str) -> Iterable[tuple[str, dict[str, Any]]]:
     from datasets import load_dataset
 
+    check_hub(f"reward-bench data {source}", f"pass --data FILE, a .jsonl/.json/.parquet with columns "
+                                             f"{', '.join(COLUMNS)}")
     try:
         dataset = load_dataset(source, split=split)
     except Exception as e:  # offline, a typo, no such split: one line that says what to do instead

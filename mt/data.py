@@ -6,7 +6,9 @@ world's task and answer) travel with the row untouched.
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 import json
 import random
 from collections.abc import Iterable
@@ -14,7 +16,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .chat import as_messages
-from .records import InputError, iter_jsonl, read_jsonl, write_jsonl
+from .errors import one_line
+from .records import InputError, iter_jsonl, read_bytes, read_json, read_jsonl, read_text, write_jsonl
 
 if TYPE_CHECKING:
     from .method import Run
@@ -73,41 +76,93 @@ def rows_to_prompts(rows: Iterable[tuple[str, dict[str, Any]]], column: str, id_
 
 def load_prompts(source: str, prompt_column: str = "prompt", id_column: str | None = None,
                  hub_split: str = "train") -> list[dict[str, Any]]:
-    """Read prompts from a local file (JSONL rows are checked line by line) or a hub dataset id."""
+    """Read prompts from a local file (each bad row named by file and line or row) or a hub dataset id."""
     path = Path(source).expanduser()
-    if path.suffix == ".jsonl":
-        rows = ((f"{path}, line {n}", row) for n, row in iter_jsonl(path))
-        return rows_to_prompts(rows, prompt_column, id_column, str(path))
-    if path.suffix in LOCAL_SUFFIXES or path.is_dir():
-        if not path.exists():
-            raise InputError(f"prompt file {path} does not exist")
-        dataset = _load_local(path, hub_split)
+    if path.suffix in LOCAL_SUFFIXES or path.is_dir() or path.exists():
+        rows = local_rows(path, hub_split)
     else:
-        dataset = _load_hub(source, hub_split)
-    rows = ((f"{source}, row {i + 1}", dict(r)) for i, r in enumerate(dataset))
+        rows = ((f"{source}, row {i + 1}", dict(r)) for i, r in enumerate(_load_hub(source, hub_split)))
     return rows_to_prompts(rows, prompt_column, id_column, source)
 
 
-def _load_local(path: Path, split: str):
-    import datasets
-
+def local_rows(path: Path, split: str = "train") -> Iterable[tuple[str, dict[str, Any]]]:
+    """(where, row) of a local .jsonl/.json/.csv/.parquet file or a saved dataset folder; a file that cannot be
+    read is one InputError naming it (and the line, where there is one)."""
     if path.is_dir():
-        loaded = datasets.load_from_disk(str(path))
-        return loaded[split] if isinstance(loaded, datasets.DatasetDict) else loaded
+        return ((f"{path}, row {i + 1}", dict(r)) for i, r in enumerate(_load_saved(path, split)))
+    if path.suffix == ".jsonl":
+        return ((f"{path}, line {n}", row) for n, row in iter_jsonl(path))
     if path.suffix == ".json":
-        try:
-            data = json.loads(path.read_text())
-        except json.JSONDecodeError as e:
-            raise InputError(f"{path}: invalid JSON at line {e.lineno}: {e.msg}") from None
+        data = read_json(path)
         if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
             raise InputError(f"{path}: expected a JSON list of objects (one per prompt)")
-        return data
-    return datasets.load_dataset(LOCAL_SUFFIXES[path.suffix], data_files=str(path), split="train")
+        return ((f"{path}, row {i + 1}", r) for i, r in enumerate(data))
+    if path.suffix == ".csv":
+        return _csv_rows(path)
+    if path.suffix == ".parquet":
+        return _parquet_rows(path)
+    raise InputError(f"{path}: expected a {', '.join(LOCAL_SUFFIXES)} file or a saved dataset folder")
+
+
+def _csv_rows(path: Path) -> list[tuple[str, dict[str, Any]]]:
+    text = read_text(path)
+    reader = csv.DictReader(io.StringIO(text, newline=""), strict=True)
+    try:
+        header = reader.fieldnames  # read now, so that line numbers count from the first row
+    except csv.Error as e:
+        raise InputError(f"{path}, line 1: not a valid CSV header ({e})") from None
+    if header is None:
+        raise InputError(f"{path}: empty file, expected a CSV header and rows")
+    rows = []
+    while True:
+        start = reader.line_num + 1  # where the next row begins
+        try:
+            row = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as e:
+            raise InputError(f"{path}, line {start}: not valid CSV ({e})") from None
+        where = f"{path}, line {start}"
+        extra = row.pop(None, None)  # DictReader's place for fields beyond the header
+        if extra is not None or any(v is None for v in row.values()):
+            given = sum(v is not None for v in row.values()) + len(extra or [])
+            raise InputError(f"{where}: {given} fields where the header has {len(header)}")
+        rows.append((where, row))
+    return rows
+
+
+def _parquet_rows(path: Path) -> list[tuple[str, dict[str, Any]]]:
+    import pyarrow.parquet as pq
+
+    read_bytes(path)  # missing, a folder, unreadable: one error naming it
+    try:
+        rows = pq.read_table(path).to_pylist()
+    except Exception as e:  # pyarrow raises its own types for a truncated or non-Parquet file
+        raise InputError(f"{path}: not a readable Parquet file ({type(e).__name__}: {one_line(e)[:200]})") from None
+    return [(f"{path}, row {i + 1}", row) for i, row in enumerate(rows)]
+
+
+def _load_saved(path: Path, split: str):
+    import datasets
+
+    try:
+        loaded = datasets.load_from_disk(str(path))
+    except (FileNotFoundError, ValueError, OSError) as e:
+        raise InputError(f"{path}: not a dataset saved with save_to_disk ({one_line(e)[:200]}); give a "
+                         f"{', '.join(LOCAL_SUFFIXES)} file instead") from None
+    if isinstance(loaded, datasets.DatasetDict):
+        if split not in loaded:
+            raise InputError(f"{path}: no split {split!r} (splits: {', '.join(loaded)}); set data.hub_split")
+        return loaded[split]
+    return loaded
 
 
 def _load_hub(name: str, split: str):
     import datasets
 
+    from .checks import check_hub
+
+    check_hub(f"prompts {name!r} (data.prompts)", "point data.prompts at a local .jsonl/.json/.csv/.parquet file")
     try:
         return datasets.load_dataset(name, split=split)
     except Exception as e:  # datasets raises many types for "not reachable / not found"

@@ -16,6 +16,7 @@ from typing import Any
 
 from .chat import encode_prompt
 from .config import MTConfig
+from .errors import UserError, one_line
 from .generate import Sampling, load_generator
 from .modeling import load_causal_lm, load_tokenizer
 from .progress import QUIET, Reporter
@@ -27,7 +28,29 @@ StageFn = Callable[[StageContext], tuple[dict[str, Any], dict[str, Any]]]
 
 
 class StageError(RuntimeError):
-    """A stage failed; finished stages are kept and a rerun resumes at this one."""
+    """A stage failed; finished stages are kept and a rerun resumes at this one.
+
+    ``StageError.of`` keeps the cause's kind: a cause the user can fix (a bad file, model or judge: a
+    ``UserError``) makes a ``UserStageError``, which the CLI prints as one line (exit code 2); any other
+    cause is a bug, and the error keeps its traceback.
+    """
+
+    def __init__(self, message: str, label: str | None = None, cause: BaseException | None = None):
+        super().__init__(message)
+        self.label = label
+        self.cause = cause
+
+    @classmethod
+    def of(cls, label: str, root: Path, cause: BaseException) -> StageError:
+        user = isinstance(cause, UserError)
+        reason = one_line(cause).rstrip(".") if user else f"{type(cause).__name__}: {cause}"
+        message = (f"stage {label} failed: {reason}. Finished stages are kept in {root}; rerun the same command "
+                   "to resume here.")
+        return (UserStageError if user else StageError)(message, label, cause)
+
+
+class UserStageError(StageError, UserError):
+    """A stage failed for a reason the user can fix; the message names it and says that a rerun resumes here."""
 
 
 def stage_seed(seed: int, iteration: int | None, name: str) -> int:
@@ -63,10 +86,7 @@ class Engine:
         except (KeyboardInterrupt, StageError):
             raise
         except Exception as e:
-            raise StageError(
-                f"stage {label} failed: {type(e).__name__}: {e}. Finished stages are kept in {self.rd.root}; "
-                "rerun the same command to resume here."
-            ) from e
+            raise StageError.of(label, self.rd.root, e) from e
         if not ran:
             self.reporter.log(f"[dim]{label}: done earlier, reusing it[/dim]")
         return result

@@ -18,11 +18,7 @@ from typing import Any
 
 import tomllib
 
-from .errors import UserError
-
-
-class ConfigError(UserError, ValueError):
-    """A config value or key is wrong; the message names the key and what was expected."""
+from .errors import ConfigError, InputError
 
 
 def option(default: Any = dataclasses.MISSING, *, help: str, reconstructed: bool = False, choices=None,
@@ -175,13 +171,22 @@ def as_table(keys: list[str], value: Any) -> dict[str, Any]:
     return nested
 
 
-def read_toml(path: Path) -> dict[str, Any]:
+def read_toml(path: Path, what: str = "config file") -> dict[str, Any]:
+    """A TOML file as a table; a missing, unreadable, non-UTF-8 or malformed file is one ConfigError naming it
+    (and the line, where TOML says which)."""
+    from .records import read_text
+
+    path = Path(path)
+    if not path.exists() and not path.is_symlink():
+        raise ConfigError(f"{what} {path} does not exist")
     try:
-        return tomllib.loads(Path(path).read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"config file {path} does not exist") from None
+        text = read_text(path, what)
+    except InputError as e:
+        raise ConfigError(str(e)) from None
+    try:
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"config file {path}: {e}") from None
+        raise ConfigError(f"{what} {path}: not valid TOML: {e}") from None
 
 
 def load_section(cls: type, data: dict[str, Any], prefix: str) -> Any:

@@ -9,10 +9,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Generic, TypeVar
 
+from .errors import UserError
+
 T = TypeVar("T")
 
 
-class UnknownName(LookupError):
+class UnknownName(UserError, LookupError):
     """A name that is not registered; the message lists the registered ones."""
 
     def __str__(self) -> str:

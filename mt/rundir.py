@@ -23,17 +23,13 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from .errors import UserError
+from .errors import RunDirError
 from .records import atomic_write_text, dumps, read_json, write_json, write_jsonl
 
 DONE = "DONE.json"
 # Keys a rerun may change without invalidating finished stages (extending a run is a normal thing to do).
 MUTABLE_KEYS = {"run.iterations"}
 PACKAGES = ("torch", "transformers", "trl", "accelerate", "datasets", "alpaca-eval", "vllm", "mt-repro")
-
-
-class RunDirError(UserError, RuntimeError):
-    """The run directory cannot be used as asked; the message says what to do instead."""
 
 
 def versions() -> dict[str, str | None]:
@@ -102,18 +98,19 @@ class RunDir:
     @classmethod
     def open(cls, root: str | Path, config: dict[str, Any], seed: int, command: list[str] | None = None) -> RunDir:
         rd = cls(root)
-        rd.root.mkdir(parents=True, exist_ok=True)
+        cls.check(rd.root, config)
+        try:
+            rd.root.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise RunDirError(f"run directory {rd.root} cannot be made ({e.strerror or e}); pass another "
+                              "--run-dir") from None
         rd._lock()
-        saved = rd.root / "config.json"
-        if saved.exists():
-            diffs = config_differences(read_json(saved), config)
-            if diffs:
-                raise RunDirError(
-                    f"{rd.root} holds a run made with a different config ({', '.join(diffs[:8])}"
-                    f"{' ...' if len(diffs) > 8 else ''}). Finished work is never overwritten: pass another "
-                    "--run-dir, or rerun with the settings saved in its config.json."
-                )
-        write_json(saved, config)
+        try:
+            cls.check(rd.root, config)  # again, now that no other process can change it
+        except RunDirError:
+            rd.close()
+            raise
+        write_json(rd.root / "config.json", config)
         session = {
             "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "command": command or sys.argv,
@@ -127,11 +124,50 @@ class RunDir:
         write_json(env_path, {"sessions": [*sessions, session]})
         return rd
 
+    @staticmethod
+    def check(root: str | Path, config: dict[str, Any]) -> None:
+        """What opening ``root`` for a run of ``config`` refuses, found without writing anything: a file where
+        the folder belongs, a folder that is not a run directory, or finished stages made with another config.
+
+        A run directory whose stages are all unfinished holds nothing to protect: a new config replaces its own.
+        """
+        root = Path(root)
+        if root.exists() and not root.is_dir():
+            raise RunDirError(f"run directory {root} is a file, not a folder; pass another --run-dir")
+        existing = next((q for q in root.parents if q.exists()), None)
+        if existing is not None and not existing.is_dir():
+            raise RunDirError(f"run directory {root}: {existing} is a file, not a folder; pass another --run-dir")
+        if not root.is_dir():
+            if existing is not None and not os.access(existing, os.W_OK | os.X_OK):
+                raise RunDirError(f"run directory {root}: {existing} is not writable; pass another --run-dir")
+            return
+        saved = root / "config.json"
+        if not saved.exists():
+            if any(not c.name.startswith(".") for c in root.iterdir()):
+                raise RunDirError(f"{root} holds files but no config.json: it is not an mt-repro run directory. "
+                                  "Pass another --run-dir (a new or empty folder)")
+            return
+        if not any(".partial" not in str(p) for p in root.glob(f"**/{DONE}")):
+            return
+        diffs = config_differences(read_json(saved), config)
+        if diffs:
+            raise RunDirError(
+                f"{root} holds a run made with a different config ({', '.join(diffs[:8])}"
+                f"{' ...' if len(diffs) > 8 else ''}). Finished work is never overwritten: pass another "
+                "--run-dir, or rerun with the settings saved in its config.json."
+            )
+
     def _lock(self) -> None:
-        self._lock_fh = open(self.root / ".lock", "w")  # noqa: SIM115 - held for the process lifetime
+        try:
+            self._lock_fh = open(self.root / ".lock", "w")  # noqa: SIM115 - held for the process lifetime
+        except OSError as e:
+            raise RunDirError(f"run directory {self.root}: cannot write its lock file ({e.strerror or e}); "
+                              "pass another --run-dir") from None
         try:
             fcntl.flock(self._lock_fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
+            self._lock_fh.close()
+            self._lock_fh = None
             raise RunDirError(f"{self.root} is in use by another mt-repro process; wait for it or pick another "
                               "--run-dir") from None
 

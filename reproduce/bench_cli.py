@@ -40,7 +40,8 @@ def parse_options(items: list[str] | None) -> dict[str, str]:
     return out
 
 
-def _judge(spec: str | None, base_url: str | None, api_key_env: str, concurrency: int, needed: bool, name: str):
+def _judge(spec: str | None, base_url: str | None, api_key_env: str, concurrency: int, needed: bool, name: str,
+           timeout: float | None = None, retries: int | None = None):
     from mt.records import InputError
 
     if not needed:
@@ -52,7 +53,8 @@ def _judge(spec: str | None, base_url: str | None, api_key_env: str, concurrency
                          f"OpenAI-compatible server such as vLLM) or --judge transformers:PATH")
     from bench.judges import load_judge
 
-    return load_judge(spec, base_url=base_url, api_key_env=api_key_env, max_concurrency=concurrency)
+    return load_judge(spec, base_url=base_url, api_key_env=api_key_env, max_concurrency=concurrency,
+                      timeout=timeout, max_retries=retries)
 
 
 # ---------------------------------------------------------------------------------------------- published rows
@@ -139,6 +141,10 @@ def _command(spec: Benchmark):
         judge_api_key_env: Annotated[str, typer.Option(
             help="Environment variable holding the judge's API key (never logged).")] = "OPENAI_API_KEY",
         judge_concurrency: Annotated[int, typer.Option(help="Judge requests in flight at once.", min=1)] = 8,
+        judge_timeout: Annotated[float, typer.Option(help="Seconds to wait for one judge answer.", min=0.001)] = 120.0,
+        judge_retries: Annotated[int, typer.Option(
+            help="Retries of a judge request after a timeout, a lost connection, 429 or 5xx (with backoff).",
+            min=0)] = 5,
         data: Annotated[str | None, typer.Option(help="Benchmark data: a path or a hub id (default: the adapter's "
                                                       "official source).")] = None,
         limit: Annotated[int | None, typer.Option(help="Only the first N examples (the result says partial).",
@@ -155,15 +161,18 @@ def _command(spec: Benchmark):
         quiet: Annotated[bool, typer.Option(help="No progress bars.")] = False,
     ):
         from bench.registry import BenchRequest
+        from mt.checks import check_out_dir
         from mt.progress import Reporter
 
         with user_errors():
             options = spec.parse_options(parse_options(option))
+            target = check_out_dir(out or _default_out(name, model, options), "--out")
             request = BenchRequest(
-                model=model, out=out or _default_out(name, model, options), data=data, limit=limit,
+                model=model, out=target, data=data, limit=limit,
                 backend=backend, batch_size=batch_size, max_new_tokens=max_new_tokens, temperature=temperature,
                 seed=seed, options=options,
-                judge=_judge(judge, judge_base_url, judge_api_key_env, judge_concurrency, options.uses_judge(), name))
+                judge=_judge(judge, judge_base_url, judge_api_key_env, judge_concurrency, options.uses_judge(), name,
+                             judge_timeout, judge_retries))
             quiet_libraries()
             with Reporter(enabled=not quiet) as reporter:
                 result = spec.run(request, reporter)

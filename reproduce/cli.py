@@ -9,13 +9,16 @@ from typing import Annotated
 import typer
 
 from .bench_cli import bench_app
-from .console import by_iteration, console, quiet_libraries, table, user_errors
+from .console import DEBUG_ENV, by_iteration, console, quiet_libraries, set_debug, table, user_errors
 from .seam_cli import seam_app
 
 app = typer.Typer(
     name="mt-repro",
     help="Reproduce and extend Mutual-Taught (ACL 2025): co-train a policy and a reward model, run the "
     "baselines, benchmark checkpoints, and measure policy/reward mismatch.",
+    epilog="Exit codes: 0 done; 2 a problem with your input, config, files, models or judge (one line on stderr "
+           "says what, where and what to do); 1 a bug (its traceback: please report it); 130 interrupted. Finished "
+           "work is kept: rerun the same command to resume.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -24,6 +27,16 @@ world_app = typer.Typer(help="The CPU gold-reward world: build it, inspect it.",
 app.add_typer(world_app, name="world")
 app.add_typer(seam_app, name="seam")
 app.add_typer(bench_app, name="bench")
+
+
+@app.callback()
+def main_options(
+    debug: Annotated[bool, typer.Option(
+        "--debug", envvar=DEBUG_ENV,
+        help=f"Print the traceback of every error, also of the one-line errors a user can fix (or set "
+             f"{DEBUG_ENV}=1).")] = False,
+):
+    set_debug(debug)
 
 PresetOpt = Annotated[str | None, typer.Option("--preset", "-p", help="Preset name (tiny, paper) or a .toml path.")]
 ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="A TOML file layered over the preset.")]
@@ -126,11 +139,13 @@ def world_build(preset: PresetOpt = "tiny", config: ConfigOpt = None, overrides:
                 force: Annotated[bool, typer.Option(help="Rebuild even if the world folder exists.")] = False):
     """Build (or find in the cache) the gold world: prompt splits, pi_0 and r_0."""
     quiet_libraries()
+    from mt.checks import check_world
     from mt.progress import Reporter
     from mt.world.build import build_world, ensure_world, world_dir
 
     with user_errors():
         cfg = _load(preset, config, overrides)
+        check_world(cfg.world)
         with Reporter() as reporter:
             world = build_world(cfg.world, world_dir(cfg.world), reporter) if force else ensure_world(
                 cfg.world, reporter)
@@ -152,6 +167,7 @@ def world_controls(
     """One DPO round from pi_0 labelled by gold, r_0, a coin and inverted gold: on a calibrated world they
     order gold > r_0 > random > inverted (the instrument's controls, before any method is read)."""
     quiet_libraries()
+    from mt.checks import check_out_dir, check_world
     from mt.progress import Reporter
     from mt.records import write_json
     from mt.world.build import ensure_world
@@ -159,6 +175,8 @@ def world_controls(
 
     with user_errors():
         cfg = _load(preset, config, overrides)
+        check_out_dir(out, "--out")
+        check_world(cfg.world)
         with Reporter() as reporter:
             world = ensure_world(cfg.world, reporter)
             results = run_controls(world, out, cfg)
@@ -208,12 +226,21 @@ def world_curve(
 def _tables(names: list[str], preset: str, seeds: int | None, methods: list[str] | None, out: Path | None,
             runs: Path, overrides: list[str] | None, dry_run: bool, quiet: bool) -> None:
     quiet_libraries()
+    from mt.checks import check_out_dir, check_run_inputs
     from mt.progress import Reporter
 
     from .paired import write_paired
     from .plots import plot_curves
     from .recipes import load_recipe, plan
-    from .tables import TABLE_METHODS, policy_metrics, render_tables, run_cells, run_initial, save_results
+    from .tables import (
+        TABLE_METHODS,
+        initial_cell,
+        policy_metrics,
+        render_tables,
+        run_cells,
+        run_initial,
+        save_results,
+    )
 
     with user_errors():
         recipe = load_recipe(preset)
@@ -223,6 +250,12 @@ def _tables(names: list[str], preset: str, seeds: int | None, methods: list[str]
         if dry_run:
             _print_plan(recipe, cells, names, target)
             return
+        check_out_dir(target, "--out")
+        check_out_dir(runs, "--runs")
+        for cell in cells:  # every cell's run directory and models, before the first cell trains
+            check_run_inputs(cell.config, cell.run_dir)
+        if recipe.evaluation == "benchmarks" and cells:
+            check_run_inputs(*initial_cell(recipe, runs, overrides or []))
         with Reporter(enabled=not quiet) as reporter:
             results = run_cells(cells, reporter)
             if recipe.evaluation == "benchmarks" and cells:
@@ -292,7 +325,7 @@ def _benchmark_plan(cfg, evaluations: int) -> list[dict]:
 
 
 TablePreset = Annotated[str, typer.Option("--preset", "-p", help="Recipe: tiny (gold world, CPU) or paper (GPUs).")]
-Seeds = Annotated[int | None, typer.Option(help="Seeds per method (default: the recipe's; tiny = 3).")]
+Seeds = Annotated[int | None, typer.Option(help="Seeds per method (default: the recipe's; tiny = 3).", min=1)]
 Methods = Annotated[list[str] | None, typer.Option("--method", "-m", help="Only these methods (repeatable).")]
 Out = Annotated[Path | None, typer.Option(help="Output folder; default results/<recipe>.")]
 Runs = Annotated[Path, typer.Option(help="Where the cells' run directories live (resumable).")]
@@ -326,7 +359,8 @@ def headline(
     preset: TablePreset = "tiny",
     variant: Annotated[list[str] | None, typer.Option(
         "--variant", "-v", help="Only these variants of the recipe's [headline] (e.g. a world regime).")] = None,
-    seeds: Annotated[int | None, typer.Option(help="Seeds per method (default: the recipe's [headline] seeds).")] = None,
+    seeds: Annotated[int | None, typer.Option(help="Seeds per method (default: the recipe's [headline] seeds).",
+                                              min=2)] = None,
     out: Annotated[Path | None, typer.Option(help="Output folder; default results/<recipe>/headline.")] = None,
     runs: Runs = Path("runs/tables"), overrides: SetOpt = None,
     dry_run: Annotated[bool, typer.Option(help="Print the planned seeds and what they can detect, and stop.")] = False,
@@ -337,6 +371,7 @@ def headline(
     quiet_libraries()
     import dataclasses
 
+    from mt.checks import check_out_dir, check_run_inputs
     from mt.options import ConfigError
     from mt.progress import Reporter
 
@@ -353,10 +388,19 @@ def headline(
         unknown = sorted(set(variant or []) - set(h.variants))
         if unknown:
             raise ConfigError(f"unknown headline variant(s) {', '.join(unknown)}; known: {', '.join(h.variants)}")
+        plans = []
         for name in variant or list(h.variants):
             sub = dataclasses.replace(recipe, name=f"{recipe.name}-headline-{name}")
             cells = plan(sub, h.methods, seeds or h.seeds, runs, [*(overrides or []), *h.variants[name]])
-            target = (out or Path("results") / recipe.name / "headline") / name
+            plans.append((name, sub, cells, (out or Path("results") / recipe.name / "headline") / name))
+        if not dry_run:  # every variant's folders and models, before the first cell trains
+            check_out_dir(out or Path("results"), "--out")
+            check_out_dir(runs, "--runs")
+            for _, _, cells, target in plans:
+                check_out_dir(target, "--out")
+                for cell in cells:
+                    check_run_inputs(cell.config, cell.run_dir)
+        for name, sub, cells, target in plans:
             finished = [run_cell(c) for c in cells if (c.run_dir / "summary.json").exists()]
             diffs, source = pilot(finished, Path("results") / recipe.name / "cells.json", h)
             console.print(table([power_plan(diffs, h, seeds or h.seeds, source)],

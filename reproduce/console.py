@@ -1,8 +1,10 @@
-"""Shared CLI plumbing: quiet libraries, one error line for user mistakes, rich tables."""
+"""Shared CLI plumbing: quiet libraries, one error line for user mistakes (``--debug`` for its traceback),
+rich tables."""
 
 from __future__ import annotations
 
 import os
+import traceback
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -10,6 +12,7 @@ from typing import Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 console = Console()
@@ -33,27 +36,37 @@ def quiet_libraries() -> None:
     datasets.disable_progress_bars()
 
 
+DEBUG_ENV = "MT_REPRO_DEBUG"
+_debug = False
+
+
+def set_debug(on: bool) -> None:
+    """``mt-repro --debug``: print the traceback of our own errors too."""
+    global _debug
+    _debug = on
+
+
+def debugging() -> bool:
+    return _debug or os.environ.get(DEBUG_ENV, "").strip().lower() in ("1", "true", "yes", "on")
+
+
 @contextmanager
 def user_errors() -> Iterator[None]:
-    """Turn the errors a user can fix into one red line and exit code 2, without a traceback.
+    """Turn the errors a user can fix into one line on stderr and exit code 2, without a traceback.
 
-    Every such error is a ``mt.errors.UserError`` (bad input, config, run directory, an unusable judge);
-    a failed stage is exit code 1 (finished stages are kept). Anything else is a bug and keeps its traceback.
+    Every such error is a ``mt.errors.UserError``: bad input, config, run directory, model, an unusable
+    judge, a missing optional package, or a stage that failed for one of these reasons (finished stages
+    are kept). ``--debug`` (or ``MT_REPRO_DEBUG=1``) prints its traceback first. Anything else is a bug
+    and keeps its traceback (exit code 1); Ctrl-C is exit code 130.
     """
-    from mt.errors import UserError
-    from mt.loop import StageError
-    from mt.registry import UnknownName
+    from mt.errors import UserError, one_line
 
     try:
         yield
-    except (UserError, UnknownName, FileNotFoundError) as e:
-        err_console.print(f"[bold red]error:[/] {e}")
-        raise typer.Exit(2) from None
-    except StageError as e:
-        err_console.print(f"[bold red]error:[/] {e}")
-        raise typer.Exit(1) from None
-    except ImportError as e:
-        err_console.print(f"[bold red]error:[/] {e}")
+    except UserError as e:
+        if debugging():
+            err_console.print("".join(traceback.format_exception(e)).rstrip(), markup=False, highlight=False)
+        err_console.print(f"[bold red]error:[/] {escape(one_line(e))}")
         raise typer.Exit(2) from None
     except KeyboardInterrupt:
         err_console.print("[yellow]interrupted[/]: finished stages are kept; rerun the same command to resume.")

@@ -34,11 +34,30 @@ class Headline:
     variants: dict[str, list[str]] = field(default_factory=lambda: {"default": []})
 
 
+_EXPECTED = {"methods": "a list of method names", "comparison": "[method, comparator]", "metric": "a metric name",
+             "scale": "a number", "halfwidth": "a number", "seeds": "an integer",
+             "variants": "a table of name = [settings]"}
+
+
+def _typed(key: str, value: Any) -> bool:
+    """A [headline] value has its field's type (TOML gives lists, tables, numbers and text)."""
+    def texts(v):
+        return isinstance(v, list) and all(isinstance(x, str) for x in v)
+
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    return {"methods": texts(value), "comparison": texts(value), "metric": isinstance(value, str),
+            "scale": number, "halfwidth": number, "seeds": number and isinstance(value, int),
+            "variants": isinstance(value, dict) and all(texts(v) for v in value.values())}[key]
+
+
 def parse_headline(data: dict[str, Any], where: str) -> Headline:
     known = {f.name for f in dataclasses.fields(Headline)}
     unknown = sorted(set(data) - known)
     if unknown:
         raise ConfigError(f"{where} [headline]: unknown keys {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    for key, value in data.items():
+        if not _typed(key, value):
+            raise ConfigError(f"{where} [headline]: {key} = {value!r}: expected {_EXPECTED[key]}")
     h = Headline(**{k: (tuple(v) if k == "comparison" else v) for k, v in data.items()})
     if len(h.comparison) != 2 or not set(h.comparison) <= set(h.methods):
         raise ConfigError(f"{where} [headline]: comparison {list(h.comparison)} must name two of its methods")

@@ -12,9 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import tomllib
-
 from mt.config import ConfigError, MTConfig, load_config
+from mt.options import read_toml
 
 from .headline import Headline, parse_headline
 from .methods import METHODS, MethodSpec
@@ -52,22 +51,30 @@ def load_recipe(name: str) -> Recipe:
     if not path.exists():
         known = ", ".join(sorted(p.stem for p in RECIPE_DIR.glob("*.toml")))
         raise ConfigError(f"unknown recipe {name!r}; known: {known} (or a path to a .toml file)")
-    data = tomllib.loads(path.read_text())
+    data = read_toml(path, "recipe")
     if "base" in data:  # a variant of another recipe: its tables replace the base's, [config] merges key by key
         base = data.pop("base")
         base_path = RECIPE_DIR / f"{base}.toml"
-        if not base_path.exists():
-            raise ConfigError(f"{path}: base recipe {base!r} not found in {RECIPE_DIR}")
-        parent = tomllib.loads(base_path.read_text())
-        config = _merged(parent.get("config", {}), data.get("config", {}))
-        data = {**parent, **data, "config": config}
+        if not isinstance(base, str) or not base_path.exists():
+            raise ConfigError(f"recipe {path}: base={base!r}: expected the name of a recipe in {RECIPE_DIR}")
+        parent = read_toml(base_path, "recipe")
+        data = {**parent, **data, "config": _merged(parent.get("config", {}), data.get("config", {}))}
+    if not isinstance(data.get("preset"), str):
+        raise ConfigError(f"recipe {path}: expected preset = \"NAME\" (the config preset every cell starts from), "
+                          f"got {data.get('preset')!r}")
+    seeds = data.get("seeds", 1)
+    if not isinstance(seeds, int) or isinstance(seeds, bool) or seeds < 1:
+        raise ConfigError(f"recipe {path}: seeds={seeds!r}: expected an integer >= 1")
     methods = data.get("methods", {})
+    if not isinstance(methods, dict):
+        raise ConfigError(f"recipe {path}: expected [methods.NAME] tables, got methods = {methods!r}")
     for method in methods:
         METHODS.get(method)  # an unknown name is an error that lists the known ones
     unknown = sorted(set(data) - {"base", "preset", "seeds", "config", "methods", "comparisons", "headline"})
     if unknown:
         raise ConfigError(f"{path}: unknown recipe keys {', '.join(unknown)}; a recipe has preset, seeds, [config] "
-                          "(settings every cell shares), base (a recipe this one varies), comparisons ([method, comparator] pairs), [headline] and "
+                          "(settings every cell shares), base (a recipe this one varies), comparisons ([method, comparator] "
+                          "pairs), [headline] and "
                           "[methods.NAME] overrides")
     comparisons = [tuple(c) for c in data.get("comparisons", [])]
     for c in comparisons:

@@ -33,12 +33,22 @@ def _world(cfg: MTConfig, reporter: Reporter) -> Environment:
 
 
 def environment(cfg: MTConfig, reporter: Reporter = QUIET) -> Environment:
-    """The config's environment; with ``run.evaluation=benchmarks`` its models are measured by the benchmarks."""
-    env = ENVIRONMENTS.get(cfg.run.env)(cfg, reporter)
+    """The config's environment; with ``run.evaluation=benchmarks`` its models are measured by the benchmarks.
+
+    The benchmarks' settings, judges and local files are checked first: building an environment may take
+    minutes (the gold world is built on first use).
+    """
+    plan = None
     if cfg.run.evaluation == "benchmarks":
+        from bench.environment import load_bench_config, plan_evaluation
+
+        bench = load_bench_config(cfg)
+        plan = (bench, plan_evaluation(cfg, bench))
+    env = ENVIRONMENTS.get(cfg.run.env)(cfg, reporter)
+    if plan is not None:
         from bench.environment import BenchmarkEvaluation
 
-        env = BenchmarkEvaluation(env, cfg, reporter)
+        env = BenchmarkEvaluation(env, cfg, reporter, *plan)
     return env
 
 
@@ -56,8 +66,15 @@ def evaluate_initial(cfg: MTConfig, run_dir: str | Path, reporter: Reporter = QU
 
 def run_method(cfg: MTConfig, method: str, run_dir: str | Path, reporter: Reporter = QUIET,
                command: list[str] | None = None, launcher: Sequence[str] | None = None) -> RunResult:
-    """Run (or resume, or read back) the registered ``method`` with ``cfg`` in ``run_dir``."""
+    """Run (or resume, or read back) the registered ``method`` with ``cfg`` in ``run_dir``.
+
+    Everything that can be checked on the disk (the run directory, the models, the prompt file, ...) is checked
+    before the environment is built, a model loads or a hub is asked.
+    """
+    from mt.checks import check_run_inputs
+
     from .methods import METHODS
 
     parts = METHODS.get(method).method(cfg)
+    check_run_inputs(cfg, run_dir, launcher)
     return run_mutual_taught(cfg, run_dir, reporter, environment(cfg, reporter), parts, command, launcher)

@@ -19,10 +19,26 @@ WORLD = "world"
 
 
 def _world(preset: str, overrides: list[str] | None):
+    from mt.checks import check_world
     from mt.config import load_config
     from mt.world import ensure_world
 
-    return ensure_world(load_config(preset, None, overrides or []).world)
+    cfg = load_config(preset, None, overrides or []).world
+    check_world(cfg)
+    return ensure_world(cfg)
+
+
+def _check_local(policy: str, reward: str, data: str, out: Path) -> None:
+    """The models, the data file and the output folder, on the disk, before any model or world is loaded."""
+    from mt.checks import check_file, check_model, check_out_dir
+
+    check_out_dir(out, "--out")
+    if policy != WORLD:
+        check_model(policy, "policy", key="--policy")
+    if reward != WORLD:
+        check_model(reward, "reward", key="--reward")
+    if data != WORLD:
+        check_file(data, "--data")
 
 
 def _rows(data: str, limit: int | None, prompt_column: str, answer_column: str, id_column: str | None, world):
@@ -82,12 +98,17 @@ def seam(
 
     with user_errors():
         cfg = SeamConfig(source=source, mode=mode, k=k, seed=seed, encoder=encoder, dtype=dtype, batch_size=batch_size)
+        out = out or Path("results") / "seam" / f"{source}-{mode}"
+        _check_local(policy, reward, data, out)
+        # A data file is read and checked before the world is built (minutes on first use).
+        rows = None if data == WORLD else _rows(data, limit, prompt_column, answer_column, id_column, None)
         world = _world(preset, overrides) if WORLD in (policy, reward, data) else None
-        rows = _rows(data, limit, prompt_column, answer_column, id_column, world)
+        if rows is None:
+            rows = _rows(data, limit, prompt_column, answer_column, id_column, world)
         policy_path = world.policy if policy == WORLD else policy
         reward_path = world.reward if reward == WORLD else reward
         with Reporter(enabled=not quiet) as reporter:
             result = compute_seam(policy_path, reward_path, rows, cfg, reporter)
         result = {**result, "data": str(world.dir / "eval.jsonl") if data == WORLD else data}
-        path = write_json((out or Path("results") / "seam" / f"{source}-{mode}") / "seam.json", result)
+        path = write_json(out / "seam.json", result)
     _render(result, path)

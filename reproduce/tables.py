@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -21,6 +21,9 @@ from .recipes import Cell, Recipe
 from .render import write_table
 from .runner import run_method
 from .stats import fmt_interval, hierarchical_bootstrap, stop_rate
+
+if TYPE_CHECKING:
+    from mt.config import MTConfig
 
 TABLE_METHODS = {
     "table1": ["offline-dpo", "offline-dpo-rm", "meta-rewarding", "sppo", "iterative-dpo", "mt-no-rm-update",
@@ -97,14 +100,20 @@ def run_cell(cell: Cell, reporter: Reporter = QUIET) -> CellResult:
 INITIAL = "initial"  # the cell that measures pi_0 and r_0 alone, for recipes whose evaluation is final-only
 
 
-def run_initial(recipe: Recipe, runs_root: Path, user: list[str], reporter: Reporter = QUIET) -> CellResult:
-    """pi_0 and r_0 through the recipe's evaluation once, as a run of no iterations (resumable, read back)."""
+def initial_cell(recipe: Recipe, runs_root: Path, user: list[str]) -> tuple[MTConfig, Path]:
+    """The config and run directory of the evaluation of pi_0 and r_0 (``run_initial``)."""
     from .methods import METHODS
     from .recipes import cell_config
-    from .runner import evaluate_initial
 
     cfg, _, _ = cell_config(recipe, METHODS.get("mutual-taught"), 0, user)
-    run_dir = runs_root / recipe.name / INITIAL
+    return cfg, runs_root / recipe.name / INITIAL
+
+
+def run_initial(recipe: Recipe, runs_root: Path, user: list[str], reporter: Reporter = QUIET) -> CellResult:
+    """pi_0 and r_0 through the recipe's evaluation once, as a run of no iterations (resumable, read back)."""
+    from .runner import evaluate_initial
+
+    cfg, run_dir = initial_cell(recipe, runs_root, user)
     metrics = evaluate_initial(cfg, run_dir, reporter)
     row = {"iteration": 0, **{k: v for k, v in metrics.items() if isinstance(v, (int, float, str, bool))}}
     return CellResult(INITIAL, 0, str(run_dir), cfg.digest(), row, [row], 0, False, 0, "pi_0 and r_0, not trained",

@@ -57,5 +57,6 @@ def test_missing_prompt_file_is_reported_before_any_training(tmp_path, tiny_mode
             "--set", f"models.policy={policy}", "--set", f"models.reward={reward}",
             "--set", f"data.prompts={tmp_path / 'missing.jsonl'}", "--set", "sampling.backend=transformers"]
     result = runner.invoke(app, args)
-    assert result.exit_code == 1
-    assert "stage data failed" in result.output and "missing.jsonl: file not found" in result.output
+    assert result.exit_code == 2
+    assert "data.prompts" in result.output and "missing.jsonl: file not found" in result.output
+    assert not (tmp_path / "r").exists()  # found on the disk before the run directory was made

@@ -47,7 +47,7 @@ def test_csv_and_json_sources(tmp_path):
     assert [r["id"] for r in rows] == ["1", "2"]
     (tmp_path / "p.json").write_text(json.dumps([{"instruction": "a"}, {"instruction": "b"}]))
     assert len(load_prompts(str(tmp_path / "p.json"), prompt_column="instruction")) == 2
-    with pytest.raises(InputError, match="does not exist"):
+    with pytest.raises(InputError, match="missing.csv: file not found"):
         load_prompts(str(tmp_path / "missing.csv"))
 
 

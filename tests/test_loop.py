@@ -10,6 +10,7 @@ from transformers import AutoModelForSequenceClassification
 
 from mt.config import load_config
 from mt.engine import Engine
+from mt.errors import UserError
 from mt.loop import StageError, run_mutual_taught, stage_seed
 
 
@@ -48,8 +49,9 @@ def test_non_finite_reward_stops_at_the_scoring_stage_and_keeps_finished_ones(tm
     from transformers import AutoTokenizer
 
     AutoTokenizer.from_pretrained(reward).save_pretrained(broken)
-    with pytest.raises(StageError, match=r"stage iter_1/estep_score failed: FloatingPointError: .*non-finite"):
+    with pytest.raises(StageError, match=r"stage iter_1/estep_score failed: reward model .*nan-rm: .*non-finite") as e:
         run_mutual_taught(small_config(tmp_path, policy, broken, prompts), tmp_path / "run")
+    assert isinstance(e.value, UserError)  # the CLI prints it as one line, exit code 2
     assert (tmp_path / "run" / "iter_1" / "estep_generate" / "DONE.json").exists()
     assert not (tmp_path / "run" / "iter_1" / "estep_score").exists()
 

@@ -92,12 +92,17 @@ def test_metrics_are_derived_from_the_done_files_in_finishing_order(tmp_path):
 def test_reopening_checks_the_config_and_records_each_session(tmp_path):
     rd = open_rundir(tmp_path)
     rd.close()
+    # Nothing finished yet: nothing to protect, so a corrected config takes over the folder.
+    open_rundir(tmp_path, {"a": 2, "run": {"iterations": 1}}).close()
+    rd = open_rundir(tmp_path)
+    rd.run_stage(None, "data", Counting(), 0)
+    rd.close()
     with pytest.raises(RunDirError, match=r"different config \(a\)"):
         open_rundir(tmp_path, {"a": 2, "run": {"iterations": 1}})
     # Extending a run (more iterations) is allowed: finished stages stay valid.
     open_rundir(tmp_path, {"a": 1, "run": {"iterations": 3}}).close()
     sessions = json.loads((tmp_path / "run" / "env.json").read_text())["sessions"]
-    assert len(sessions) == 2 and sessions[0]["command"] == ["test"] and sessions[0]["versions"]["python"]
+    assert len(sessions) == 4 and sessions[0]["command"] == ["test"] and sessions[0]["versions"]["python"]
 
 
 class Recording(Reporter):
