@@ -202,16 +202,19 @@ def world_curve(
     """Iterative DPO against a fixed labeller: with r_0 the gold curve should rise, then fall as the policy
     over-optimises r_0 (whose own score keeps rising); with gold it should not fall."""
     quiet_libraries()
+    from mt.checks import check_out_dir, check_world
+    from mt.options import ConfigError
     from mt.progress import Reporter
     from mt.records import write_json
     from mt.world.build import ensure_world
-    from mt.options import ConfigError
     from mt.world.controls import LABELLERS, iterate
 
     with user_errors():
         if labeller not in LABELLERS:
             raise ConfigError(f"unknown labeller {labeller!r}; expected one of {', '.join(LABELLERS)}")
         cfg = _load(preset, config, overrides)
+        check_out_dir(out, "--out")
+        check_world(cfg.world)
         with Reporter() as reporter:
             world = ensure_world(cfg.world, reporter)
             rows = iterate(world, labeller, iterations, out, cfg)

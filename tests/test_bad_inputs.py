@@ -372,6 +372,10 @@ CASES = [
          "invalid JSON at line 2"),
     case("world-controls-out-is-a-file", "world controls --out {file} --set world.dir={out}/{id}", "--out",
          "a-file.txt"),
+    case("world-curve-unknown-labeller", "world curve oracle --set world.dir={out}/{id}", "labeller", "oracle",
+         "gold"),
+    case("world-curve-out-is-a-file", "world curve gold --out {file} --set world.dir={out}/{id}", "--out",
+         "a-file.txt"),
     # ---- tables (each fails before a cell trains)
     case("table1-unknown-recipe", "table1 --dry-run --preset nope", "unknown recipe 'nope'", "tiny"),
     case("table2-malformed-recipe", "table2 --dry-run --preset {bad_toml}", "recipe", "bad.toml", "line 3"),
@@ -386,7 +390,7 @@ CASES = [
     case("related-cell-run-dir-other-config", "related --method iterative-dpo --seeds 1 --out {out}/{id} "
          "--runs {runs}", "seed-0", "different config"),
     # ---- headline (each fails before a cell trains)
-    case("headline-no-headline-table", "headline --dry-run --preset tiny", "recipe 'tiny'", "no [headline] table"),
+    case("headline-no-headline-table", "headline --dry-run --preset paper", "recipe 'paper'", "no [headline] table"),
     case("headline-malformed-recipe", "headline --dry-run --preset {bad_toml}", "bad.toml", "line 3"),
     case("headline-wrong-type", "headline --dry-run --preset {headline_typed}", "headline-typed.toml",
          "seeds = 'many'", "an integer"),

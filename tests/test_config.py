@@ -32,7 +32,7 @@ def test_layers_preset_file_overrides(tmp_path):
     cfg = load_config("tiny", extra, ["select.tau=0.7", "data.pm_parts=1,2"])
     assert cfg.estep.beta == 0.2  # file over preset
     assert cfg.select.tau == 0.7  # override over file
-    assert cfg.estep.learning_rate == 2e-4  # from the preset
+    assert cfg.estep.learning_rate == 5e-5  # from the preset
     assert cfg.data.pm_parts == [1, 2]
     assert cfg.sampling.k == 5  # untouched default
 
@@ -182,7 +182,7 @@ def test_each_bound_is_exact_and_the_error_is_one_line(prefix, cls, f, tp):
     ("select.temperature=-1", "select.temperature=-1.0: expected >= 0"),
     ("select.tau=1.01", "select.tau=1.01: expected in [0, 1]"),
     ("mstep.heldout_fraction=1", "mstep.heldout_fraction=1.0: expected in [0, 1)"),
-    ("world.shortcut_strength=-0.1", "world.shortcut_strength=-0.1: expected in [0, 1]"),
+    ("world.hack_marker_right=-0.1", "world.hack_marker_right=-0.1: expected in [0, 1]"),
     ("run.iterations=0", "run.iterations=0: expected >= 1"),
     ("run.seed=-1", "run.seed=-1: expected in [0, 2147483647]"),
 ])
@@ -195,7 +195,7 @@ def test_out_of_range_values_are_refused_in_one_line(override, message):
 @pytest.mark.parametrize("overrides", [
     ["sampling.top_p=1"], ["sampling.temperature=0"], ["sampling.k=2"], ["select.tau=0"], ["select.tau=1"],
     ["select.temperature=0"], ["mstep.heldout_fraction=0"], ["estep.save_steps=1"], ["estep.learning_rate=0"],
-    ["data.max_prompts=1"], ["data.max_prompts=none"], ["world.shortcut_strength=1"], ["run.seed=2147483647"],
+    ["data.max_prompts=1"], ["data.max_prompts=none"], ["world.hack_marker_right=1"], ["run.seed=2147483647"],
     ["data.selection_size=1", "select.enabled=false"],
 ])
 def test_boundary_values_are_accepted(overrides):
@@ -203,7 +203,7 @@ def test_boundary_values_are_accepted(overrides):
 
 
 def test_cross_field_checks():
-    with pytest.raises(ConfigError, match=r"^world.demo_accuracy=0.9 \+ world.demo_mistakes=0.25"):
+    with pytest.raises(ConfigError, match=r"^world.demo_accuracy=0.9 \+ world.demo_mistakes=0.3"):
         load_config(None, None, ["world.demo_accuracy=0.9"])
 
 

@@ -19,7 +19,7 @@ def small_config(tmp_path, policy, reward, prompts):
         "run.env=prompts", f"models.policy={policy}", f"models.reward={reward}", f"data.prompts={prompts}",
         "data.selection_size=4", "sampling.k=3", "sampling.max_new_tokens=4", "estep.save_steps=1",
         "estep.global_batch_size=4", "estep.per_device_batch_size=4", "mstep.global_batch_size=4",
-        "mstep.per_device_batch_size=4", "run.iterations=1", "select.tau=0.0",
+        "mstep.per_device_batch_size=4", "run.iterations=1", "select.tau=0.0", "mstep.include_estep_pairs=true",
     ])
 
 

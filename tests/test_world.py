@@ -99,23 +99,7 @@ SMALL = dict(train_prompts=60, selection_prompts=10, eval_prompts=30, rm_build_p
 
 
 @pytest.mark.slow
-def test_same_seed_gives_the_same_world(tmp_path):
-    a = build_world(WorldConfig(**SMALL), tmp_path / "a")
-    b = build_world(WorldConfig(**SMALL), tmp_path / "b")
-    for name in ("train.jsonl", "eval.jsonl", "rm_test.jsonl", "rm_train_pairs.jsonl", "pi0_eval.jsonl"):
-        assert filecmp.cmp(a.dir / name, b.dir / name, shallow=False), name
-    for model in ("pm0", "rm0"):
-        wa, wb = load_file(str(a.dir / model / "model.safetensors")), load_file(str(b.dir / model / "model.safetensors"))
-        assert all((wa[k] == wb[k]).all() for k in wa), model
-    ma, mb = a.manifest, b.manifest
-    assert ma["initial"] == mb["initial"] and ma["rm_pairs"] == mb["rm_pairs"]
-    c = build_world(WorldConfig(**{**SMALL, "seed": 1}), tmp_path / "c")
-    assert (c.dir / "train.jsonl").read_text() != (a.dir / "train.jsonl").read_text()
-    assert json.loads((a.dir / "world.json").read_text())["config"]["seed"] == 0
-
-
-@pytest.mark.slow
-def test_same_world_at_one_and_two_threads(tmp_path):
+def test_same_seed_gives_the_same_world_at_one_and_two_threads(tmp_path):
     import torch
 
     threads = torch.get_num_threads()
@@ -126,7 +110,29 @@ def test_same_world_at_one_and_two_threads(tmp_path):
         b = build_world(WorldConfig(**SMALL), tmp_path / "b")
     finally:
         torch.set_num_threads(threads)
-    assert a.manifest["fingerprint"] == b.manifest["fingerprint"]
+    for name in ("train.jsonl", "eval.jsonl", "rm_test.jsonl", "rm_train_pairs.jsonl", "pi0_eval.jsonl"):
+        assert filecmp.cmp(a.dir / name, b.dir / name, shallow=False), name
+    for model in ("pm0", "rm0"):
+        wa, wb = load_file(str(a.dir / model / "model.safetensors")), load_file(str(b.dir / model / "model.safetensors"))
+        assert all((wa[k] == wb[k]).all() for k in wa), model
+    ma, mb = a.manifest, b.manifest
+    assert ma["initial"] == mb["initial"] and ma["rm_pairs"] == mb["rm_pairs"]
+    assert ma["fingerprint"] == mb["fingerprint"] and ma["packages"]["torch"].startswith(torch.__version__[:4])
+    c = build_world(WorldConfig(**{**SMALL, "seed": 1}), tmp_path / "c")
+    assert (c.dir / "train.jsonl").read_text() != (a.dir / "train.jsonl").read_text()
+    assert c.manifest["fingerprint"] != ma["fingerprint"]
+    assert json.loads((a.dir / "world.json").read_text())["config"]["seed"] == 0
+
+
+@pytest.mark.slow
+def test_r0_on_a_pretrained_backbone_of_its_own(tmp_path):
+    w = build_world(WorldConfig(**SMALL, rm_backbone="pretrained", rm_hidden_size=32, rm_layers=1,
+                                rm_pretrain_examples=500, rm_pretrain_steps=20), tmp_path / "w")
+    from transformers import AutoConfig
+
+    assert AutoConfig.from_pretrained(w.reward).hidden_size == 32
+    assert AutoConfig.from_pretrained(w.policy).hidden_size == WorldConfig().hidden_size
+    assert w.manifest["rm_backbone"]["backbone"] == "pretrained" and not (w.dir / "rm_backbone").exists()
 
 
 @pytest.mark.parametrize("regime", ["shift", "hack"])

@@ -302,30 +302,6 @@ def train_r0(backbone: str, tokenizer, pairs: list[dict], cfg: WorldConfig, out:
     return stats
 
 
-def stack_layers(policy: str, extra: int, seed: int, out: Path) -> Path:
-    """pi_0 with ``extra`` freshly initialised decoder layers on top (their output projections zeroed, so
-    the stack starts as pi_0): room to compare pi_0's predictions with the response it reads."""
-    import torch
-    from transformers import AutoModelForCausalLM, LlamaForCausalLM
-
-    base = AutoModelForCausalLM.from_pretrained(policy, dtype=torch.float32)
-    config = base.config.__class__.from_dict(base.config.to_dict())
-    config.num_hidden_layers = base.config.num_hidden_layers + extra
-    torch.manual_seed(seed)
-    model = LlamaForCausalLM(config)
-    missing, unexpected = model.load_state_dict(base.state_dict(), strict=False)
-    assert not unexpected, unexpected
-    with torch.no_grad():
-        for layer in model.model.layers[base.config.num_hidden_layers:]:
-            layer.self_attn.o_proj.weight.zero_()
-            layer.mlp.down_proj.weight.zero_()
-    model.generation_config = base.generation_config
-    from transformers import AutoTokenizer
-
-    save(model, AutoTokenizer.from_pretrained(policy), out)
-    return out
-
-
 def natural_pairs(rows: list[dict], outs, marker_penalty: float) -> tuple[list[dict], dict]:
     """Every within-prompt pair of distinct samples whose gold rewards differ, the better one chosen."""
     pairs = []

@@ -273,7 +273,8 @@ def evaluate(world: World, policy: str, reward: str | None = None, reporter: Rep
     stats = policy_stats(world, rows, graded)
     gold_rise = (stats["gold_mean"] - base["gold_mean"]) / (base["gold_std"] or 1.0)
     wins = win_rates_by_prompt(graded, pi0)
-    out: dict[str, Any] = {"regime": world.regime, **stats, "gold_win_rate_vs_pi0": statistics.fmean(wins)}
+    out: dict[str, Any] = {"regime": world.regime, "world_fingerprint": world.manifest["fingerprint"]["numbers"],
+                           **stats, "gold_win_rate_vs_pi0": statistics.fmean(wins)}
     # Per evaluation prompt, for the tables' bootstrap over prompts within a seed and the paired comparisons.
     out["per_prompt"] = {"gold_win_rate_vs_pi0": wins,
                          "gold_mean": [statistics.fmean(c["gold"] for c in comps) for comps in graded]}
