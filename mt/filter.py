@@ -33,6 +33,7 @@ def filter_stats(margins: Sequence[float], mask: Sequence[bool], eps: float) -> 
         "eps_t": eps,
         "filter_kept": kept,
         "filter_dropped": len(mask) - kept,
+        "filter_drop_share": (len(mask) - kept) / len(mask) if mask else 0.0,
         "filter_mild_negatives_kept": sum(1 for d, k in zip(margins, mask, strict=True) if k and d < 0),
         "margin_mean": statistics.fmean(margins) if margins else 0.0,
     }

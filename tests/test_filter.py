@@ -15,7 +15,7 @@ def test_mild_negatives_are_kept_and_nothing_is_flipped():
     assert mask == [True, True, True, False]
     stats = filter_stats(margins, mask, 0.3)
     assert stats["filter_mild_negatives_kept"] == 2
-    assert stats["filter_kept"] == 3 and stats["filter_dropped"] == 1
+    assert stats["filter_kept"] == 3 and stats["filter_dropped"] == 1 and stats["filter_drop_share"] == 0.25
 
 
 def test_eps_definitions():

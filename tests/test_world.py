@@ -17,7 +17,6 @@ from mt.world.measure import pair_accuracy, policy_stats, sample_graded
 from mt.world.tasks import MARKER, corrupt, gold_reward
 
 
-
 def test_gold_reward_is_graded():
     assert gold_reward("add", "125", "125") == 1.0
     assert gold_reward("add", "125", "135") == pytest.approx(2 / 3)
@@ -67,12 +66,14 @@ def test_r0_is_good_on_pi0s_own_samples_and_its_own_test_is_not_leaky(world):
 
 
 @pytest.mark.slow
-def test_controls_order_gold_random_inverted(world, tmp_path):
-    results = run_controls(world, tmp_path, labellers=("gold", "random", "inverted"))
-    assert results["gold"]["gold_win_rate_vs_pi0"] > 0.55
-    assert results["inverted"]["gold_win_rate_vs_pi0"] < 0.40
+def test_gold_labels_help_and_inverted_labels_hurt_in_one_round(world, tmp_path):
+    """The instrument's two end controls at the tiny preset's E-step (`mt-repro world controls` runs all four
+    and checks their order; the README shows its numbers)."""
+    results = run_controls(world, tmp_path, labellers=("gold", "inverted"))
+    assert results["gold"]["gold_win_rate_vs_pi0"] > 0.52 and results["gold"]["gold_mean"] > results["pi0"]["gold_mean"]
+    assert results["inverted"]["gold_win_rate_vs_pi0"] < 0.46
     assert controls_order(results)
-    assert results["gold"]["kl_vs_pi0"] > 0
+    assert results["gold"]["kl_vs_pi0"] > 0 and results["inverted"]["kl_vs_pi0"] > 0
 
 
 @pytest.mark.slow

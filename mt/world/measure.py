@@ -7,8 +7,7 @@
 - RM accuracy on the fixed gold-labelled test set (the RewardBench analogue);
 - the hacking gap: the RM's standardised score rise from pi_0 minus gold's standardised rise;
 - KL(pi_t || pi_0), a Monte-Carlo estimate on the policy's own evaluation samples;
-- for the M-step: the gold accuracy of the pseudo-pairs, the share the variance filter drops under
-  each eps_t definition, and r_t's on-policy accuracy minus r_0's.
+- r_t's on-policy accuracy minus r_0's, on the same samples of pi_t.
 
 The functions taking samples and scores are pure; those taking a ``World`` sample or score models.
 """
@@ -19,7 +18,6 @@ import statistics
 from collections.abc import Sequence
 from typing import Any
 
-from ..filter import epsilon, keep_mask
 from ..generate import Sampling, TransformersGenerator
 from ..progress import QUIET, Reporter
 from ..records import read_jsonl, write_jsonl
@@ -157,43 +155,6 @@ def kl_to_pi0(world: World, policy: str, rows: Sequence[dict], graded: list[list
     if policy == world.policy:
         return 0.0
     return kl_estimate(response_logprobs(policy, prompts, texts), response_logprobs(world.policy, prompts, texts))
-
-
-# ---------------------------------------------------------------- the M-step's pseudo-pairs
-def pseudo_pair_gold(rows: Sequence[dict], new: Sequence[str], old: Sequence[str], marker_penalty: float,
-                     keep: Sequence[bool] | None = None) -> dict[str, float]:
-    """How often gold agrees with the pseudo-label "y_t beats y_{t-1}".
-
-    ``rows[i]`` (family, answer) is the prompt of pair i; ``keep`` restricts to the pairs a filter kept.
-    Returns the share where gold strictly prefers y_t, the share of gold ties, and the accuracy over the
-    pairs gold does not tie (the label's precision where it can be right or wrong).
-    """
-    better = worse = ties = 0
-    for i, (r, a, b) in enumerate(zip(rows, new, old, strict=True)):
-        if keep is not None and not keep[i]:
-            continue
-        ga = gold_reward(r["family"], r["answer"], a, marker_penalty)
-        gb = gold_reward(r["family"], r["answer"], b, marker_penalty)
-        better += ga > gb
-        worse += ga < gb
-        ties += ga == gb
-    n = better + worse + ties
-    return {"pseudo_gold_prefers_new": better / n if n else float("nan"),
-            "pseudo_gold_ties": ties / n if n else float("nan"),
-            "pseudo_gold_accuracy": better / (better + worse) if better + worse else float("nan"),
-            "pseudo_pairs_counted": n}
-
-
-def filter_drop_shares(prev_rewards: Sequence[float], margins: Sequence[float]) -> dict[str, float]:
-    """Share of pseudo-pairs the variance filter drops (delta <= -eps_t) under each eps_t definition."""
-    out = {}
-    for definition in ("reward_std", "margin_std"):
-        eps = epsilon(prev_rewards, margins, definition)
-        mask = keep_mask(margins, eps)
-        out[f"filter_drop_share_{definition}"] = 1 - sum(mask) / len(mask) if mask else float("nan")
-        out[f"eps_{definition}"] = eps
-    out["negative_margin_share"] = sum(d < 0 for d in margins) / len(margins) if margins else float("nan")
-    return out
 
 
 def rm_accuracy_gain(graded: list[list[dict]], rm_scores: list[list[float]], r0_scores: list[list[float]]) -> float:
