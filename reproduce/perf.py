@@ -72,7 +72,7 @@ class BenchInputs:
 def bench_inputs(num_prompts: int, num_pairs: int, cfg: MTConfig | None = None) -> BenchInputs:
     """The tiny preset's world: its pi_0, r_0, training prompts and r_0's gold-labelled pairs of pi_0 samples."""
     from mt.records import read_jsonl
-    from mt.world import ensure_world
+    from mt.world.build import ensure_world
 
     cfg = cfg or load_config("tiny")
     world = ensure_world(cfg.world)

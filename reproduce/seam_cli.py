@@ -21,7 +21,7 @@ WORLD = "world"
 def _world(preset: str, overrides: list[str] | None):
     from mt.checks import check_world
     from mt.config import load_config
-    from mt.world import ensure_world
+    from mt.world.build import ensure_world
 
     cfg = load_config(preset, None, overrides or []).world
     check_world(cfg)

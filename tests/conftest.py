@@ -48,7 +48,7 @@ def world_cache(tmp_path_factory) -> Path:
 def world(world_cache):
     """The tiny preset's gold world."""
     from mt.config import load_config
-    from mt.world import ensure_world
+    from mt.world.build import ensure_world
 
     cfg = load_config("tiny", overrides=[f"world.dir={world_cache / 'world'}"])
     return ensure_world(cfg.world)
@@ -76,6 +76,6 @@ def small_world_args(small_world_overrides) -> list[str]:
 @pytest.fixture(scope="session")
 def small_world(small_world_overrides):
     from mt.config import load_config
-    from mt.world import ensure_world
+    from mt.world.build import ensure_world
 
     return ensure_world(load_config("tiny", overrides=small_world_overrides).world)

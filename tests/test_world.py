@@ -8,10 +8,10 @@ import json
 import pytest
 from safetensors.torch import load_file
 
-from mt.config import WorldConfig
 from mt.generate import Sampling, TransformersGenerator
 from mt.tiny import TinySize, build_policy, save
 from mt.world.build import build_world
+from mt.world.config import WorldConfig
 from mt.world.controls import controls_order, run_controls
 from mt.world.measure import pair_accuracy, policy_stats, sample_graded
 from mt.world.tasks import MARKER, corrupt, gold_reward

@@ -30,13 +30,13 @@ from pathlib import Path
 from typing import Any
 
 from ..chat import as_messages
-from ..config import WorldConfig
 from ..generate import Sampling, TransformersGenerator
 from ..modeling import release_memory
 from ..progress import QUIET, Reporter
 from ..records import InputError, read_json, read_jsonl, write_json, write_jsonl
 from ..rundir import versions
 from ..tiny import TinySize, build_policy, build_tokenizer, save
+from .config import WorldConfig
 from .tasks import FAMILIES, MARKER, Instance, corrupt, generate_instances, gold_reward
 
 SPLITS = ("train", "selection", "eval", "rm_build", "rm_test")
