@@ -167,3 +167,20 @@ def test_paired_rows_compare_seed_by_seed_and_with_pi0():
     assert mt_it["mean difference"] == f"{100 * want.mean_diff:+.1f}" == "+10.0"
     assert mt_it["p (sign-flip)"] == f"{want.p_value:.3g}" == "0.5"  # two seeds: 2/4 at best
     assert by_pair[("mutual-taught", "pi_0")]["paired seeds"] == 3
+
+
+def test_a_recipe_varies_its_base_and_every_caption_names_the_regime(tmp_path):
+    tiny, hack = load_recipe("tiny"), load_recipe("tiny-hack")
+    assert (tiny.regime, hack.regime) == ("shift", "hack") and load_recipe("paper").regime is None
+    assert hack.comparisons == tiny.comparisons and hack.method_overrides == tiny.method_overrides
+    assert hack.preset == tiny.preset and hack.seeds == tiny.seeds
+    cells = plan(hack, ["mutual-taught"], 1, tmp_path, [])
+    assert cells[0].config.world.regime == "hack" and cells[0].run_dir.parts[-3] == "tiny-hack"
+    bad = tmp_path / "bad.toml"
+    bad.write_text('base = "nope"\n')
+    with pytest.raises(ConfigError, match="base='nope'"):
+        load_recipe(str(bad))
+    cell = CellResult("mutual-taught", 0, "r", "d", {"gold_win_rate_vs_pi0": 0.6, "gold_mean": 0.7}, [], 1, False,
+                      0, "")
+    written = render_tables(["table1"], [cell], hack, tmp_path / "out")
+    assert "[gold world, hack regime:" in written[0].read_text()
