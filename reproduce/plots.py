@@ -9,7 +9,10 @@ from .tables import CellResult, by_method
 
 CURVES = [("gold_mean", "gold reward"), ("rm_onpolicy_accuracy", "RM accuracy on the policy's samples"),
           ("rm_hacking_gap", "hacking gap (RM rise - gold rise, std units)"),
-          ("seam", "SEAM between policy and RM (weighted, reconstructed)")]
+          ("seam", "SEAM between policy and RM (weighted, reconstructed)"),
+          ("kl_vs_pi0", "KL(pi_t || pi_0)"), ("rm_minus_r0_onpolicy_accuracy", "r_t minus r_0, accuracy on pi_t's samples"),
+          ("pseudo_gold_accuracy", "gold accuracy of the M-step's pseudo-pairs"),
+          ("rm_rank_correlation_prev", "Spearman of r_{t-1} and r_t on pi_t's samples")]
 
 
 def plot_curves(results: list[CellResult], path: Path, curves=CURVES) -> Path | None:
