@@ -1,4 +1,4 @@
-"""Mutual-Taught, the three ablations of its Table 3, one reconstructed choice as an ablation, and two controls
+"""Mutual-Taught, the three ablations of its Table 3, two reconstructed choices as ablations, and two controls
 of its M-step.
 
 Each ablation switches one mechanism off. The controls keep every pair the M-step would train on and
@@ -17,6 +17,9 @@ register(MethodSpec("mt-no-selection", "Mutual-Taught keeping the last DPO check
                     CITATION, overrides=("select.enabled=false",)))
 register(MethodSpec("mt-no-filter", "Mutual-Taught training the RM on every pseudo-pair (ablation).", CITATION,
                     overrides=("mstep.filter=false",)))
+register(MethodSpec("mt-filter-margin-std", "Mutual-Taught whose filter takes eps_t as the std of the margins "
+                    "(the other reading of the paper; ablation). On the gold world the default reading's eps_t is "
+                    "wide enough to drop almost nothing.", CITATION, overrides=("mstep.eps=margin_std",)))
 register(MethodSpec("mt-with-estep-pairs", "Mutual-Taught whose RM also trains on the E-step's RM-labelled pairs "
                     "(a reading the paper leaves open; ablation).", CITATION,
                     overrides=("mstep.include_estep_pairs=true",)))
