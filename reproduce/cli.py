@@ -288,7 +288,8 @@ def _print_plan(recipe, cells, names, target) -> None:
     console.print(table(rows, title=f"plan: recipe {recipe.name} (preset {recipe.preset}), tables {', '.join(names)}"))
     cfg = cells[0].config if cells else None
     if cfg is not None:
-        console.print(f"policy {cfg.models.policy} | reward model {cfg.models.reward} | prompts {cfg.data.prompts} "
+        prompts = f"the gold world's ({cfg.world.regime} regime)" if cfg.run.env == "world" else cfg.data.prompts
+        console.print(f"policy {cfg.models.policy} | reward model {cfg.models.reward} | prompts {prompts} "
                       f"| sampler K={cfg.sampling.k} T={cfg.sampling.temperature} top_p={cfg.sampling.top_p} "
                       f"max_new_tokens={cfg.sampling.max_new_tokens} ({cfg.sampling.backend})")
     evaluation = {"world": "gold-world measurements of each final policy and RM (in every run's evaluate stage)",
