@@ -76,8 +76,9 @@ def heldout_split(pairs: list[dict], fraction: float, seed: int) -> tuple[list[d
     return shuffled[:n_held], shuffled[n_held:]
 
 
-def gold_agreement(pairs: Sequence[dict], gold, rows_by_id: dict) -> dict[str, float | int]:
-    """How often gold agrees with a pair's chosen side (gold ties left out): the pseudo-labels' quality."""
+def gold_agreement(pairs: Sequence[dict], gold, rows_by_id: dict) -> dict[str, float | int | None]:
+    """How often gold agrees with a pair's chosen side (gold ties left out; None when every pair is a tie): the
+    pseudo-labels' quality."""
     agree = differ = 0
     for p in pairs:
         row = rows_by_id[p["id"]]
@@ -85,7 +86,7 @@ def gold_agreement(pairs: Sequence[dict], gold, rows_by_id: dict) -> dict[str, f
         if g_c != g_r:
             differ += 1
             agree += g_c > g_r
-    return {"pseudo_gold_accuracy": agree / differ if differ else float("nan"), "pseudo_gold_pairs": differ}
+    return {"pseudo_gold_accuracy": agree / differ if differ else None, "pseudo_gold_pairs": differ}
 
 
 # ---------------------------------------------------------------- the step
