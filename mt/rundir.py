@@ -103,27 +103,31 @@ class RunDir:
         rd = cls(root)
         rd.root.mkdir(parents=True, exist_ok=True)
         rd._lock()
-        saved = rd.root / "config.json"
-        if saved.exists():
-            diffs = config_differences(read_json(saved), config)
-            if diffs:
-                raise RunDirError(
-                    f"{rd.root} holds a run made with a different config ({', '.join(diffs[:8])}"
-                    f"{' ...' if len(diffs) > 8 else ''}). Finished work is never overwritten: pass another "
-                    "--run-dir, or rerun with the settings saved in its config.json."
-                )
-        write_json(saved, config)
-        session = {
-            "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "command": command or sys.argv,
-            "seed": seed,
-            "git_commit": git_commit(),
-            "platform": platform.platform(),
-            "versions": versions(),
-        }
-        env_path = rd.root / "env.json"
-        sessions = read_json(env_path)["sessions"] if env_path.exists() else []
-        write_json(env_path, {"sessions": [*sessions, session]})
+        try:
+            saved = rd.root / "config.json"
+            if saved.exists():
+                diffs = config_differences(read_json(saved), config)
+                if diffs:
+                    raise RunDirError(
+                        f"{rd.root} holds a run made with a different config ({', '.join(diffs[:8])}"
+                        f"{' ...' if len(diffs) > 8 else ''}). Finished work is never overwritten: pass another "
+                        "--run-dir, or rerun with the settings saved in its config.json."
+                    )
+            write_json(saved, config)
+            session = {
+                "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                "command": command or sys.argv,
+                "seed": seed,
+                "git_commit": git_commit(),
+                "platform": platform.platform(),
+                "versions": versions(),
+            }
+            env_path = rd.root / "env.json"
+            sessions = read_json(env_path)["sessions"] if env_path.exists() else []
+            write_json(env_path, {"sessions": [*sessions, session]})
+        except BaseException:
+            rd.close()  # a refused open must not keep the directory locked
+            raise
         return rd
 
     def _lock(self) -> None:
