@@ -386,7 +386,7 @@ def test_a_methods_parts_get_the_iteration_the_models_and_their_stage(tmp_path):
         return rule_pairs(run_, t, scored)
 
     def extra_pairs(run_, method_, t, models):
-        seen.append(("extra", t, method_ is method, models.policy))
+        seen.append(("extra", t, method_ is method, models.policy, run_.env.name))
         return [{"id": "p1", "prompt": [{"role": "user", "content": "p1"}], "chosen": "X", "rejected": "Y"}]
 
     def policy_update(run_, t, models, pairs, ctx):
@@ -396,7 +396,7 @@ def test_a_methods_parts_get_the_iteration_the_models_and_their_stage(tmp_path):
     method = replace(MUTUAL_TAUGHT, label=label, make_pairs=make_pairs, extra_pairs=extra_pairs,
                      policy_update=policy_update)
     result, engine = run(tmp_path, "mstep.enabled=false", method=method)
-    assert seen == [("label", 1, "r0", "estep_score"), ("pairs", 1, 3), ("extra", 1, True, "pi0"),
+    assert seen == [("label", 1, "r0", "estep_score"), ("pairs", 1, 3), ("extra", 1, True, "pi0", "stub"),
                     ("update", 1, "pi0", "estep_train")]
     assert sorted((p["id"], p["chosen"], p["rejected"]) for p in engine.dpo[0]["pairs"]) == [
         ("p1", "X", "Y"), ("p1", "bb", "a"), ("p2", "bb", "a")]
@@ -450,13 +450,14 @@ def test_without_selection_only_the_last_of_three_checkpoints_answers(tmp_path):
 def test_without_a_fixed_selection_set_the_data_stage_cuts_one_by_its_seed(tmp_path):
     # 11 prompts; "z" * 41 is over max_prompt_tokens=40 and dropped, "y" * 40 sits on the limit and stays.
     train = [f"q{i}" for i in range(9)] + ["y" * 40, "z" * 41]
+    # Of the 10 kept, max_prompts=7 are used: a selection set of 3 and two parts of 2.
     result, engine = run(tmp_path, "data.selection_size=3", "data.num_parts=2", "data.pm_parts=[1, 2]",
-                         "data.rm_parts=[2, 1]", "data.max_prompts=9", environment=StubEnv(train, None))
+                         "data.rm_parts=[2, 1]", "data.max_prompts=7", environment=StubEnv(train, None))
     root = Path(result.run_dir)
     assert json.loads((root / "data" / "DONE.json").read_text())["metrics"] == {
-        "prompts_loaded": 11, "prompts_dropped_too_long": 1, "size_selection": 3, "size_part_1": 3, "size_part_2": 3}
+        "prompts_loaded": 11, "prompts_dropped_too_long": 1, "size_selection": 3, "size_part_1": 2, "size_part_2": 2}
     kept = [{"id": p, "prompt": [{"role": "user", "content": p}]} for p in train[:10]]
-    expected = split_prompts(kept, 2, 3, stage_seed(engine.cfg.run.seed, None, "data"), 9)
+    expected = split_prompts(kept, 2, 3, stage_seed(engine.cfg.run.seed, None, "data"), 7)
     for name, rows in expected.items():
         assert [json.loads(line) for line in (root / "data" / f"{name}.jsonl").read_text().splitlines()] == rows
     selection = {c[2] for c in engine.calls("generate", "selection")}

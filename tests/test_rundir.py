@@ -243,6 +243,21 @@ def test_git_commit_is_the_codes_checkout_wherever_the_run_starts(tmp_path, monk
     assert rundir.git_commit() == head.stdout.strip()
 
 
+def test_git_commit_gives_up_on_a_git_that_hangs(monkeypatch):
+    from mt import rundir
+
+    waited = []
+
+    def run(args, timeout=None, **kwargs):
+        waited.append(timeout)
+        if timeout is None:
+            raise AssertionError("git_commit would wait for ever")
+        raise subprocess.TimeoutExpired(args, timeout)
+
+    monkeypatch.setattr(rundir.subprocess, "run", run)
+    assert rundir.git_commit() is None and 0 < waited[0] <= 5  # a run never waits long on its provenance
+
+
 @pytest.mark.parametrize("outcome", [OSError("no git"), subprocess.CompletedProcess([], 128, "", "not a repo")])
 def test_git_commit_is_none_without_git_or_a_repository(monkeypatch, outcome):
     from mt import rundir
