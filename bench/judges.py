@@ -7,7 +7,13 @@ lm-evaluation-harness wraps its models): answers are stored on disk by content, 
 resumed run sends only what is missing.
 
 Judges may also offer ``iter_complete(requests)``, yielding ``(index, text)`` as each answer
-finishes; ``CachedJudge`` uses it to store every answer the moment it arrives.
+finishes; ``CachedJudge`` uses it to store every answer the moment it arrives. A judge that knows
+what its answers cost keeps ``prompt_tokens`` and ``completion_tokens`` counters (the API's
+``usage`` field); ``CachedJudge.stats`` reports them per benchmark with the calls, cache hits, wall
+time and, given prices, an estimated cost.
+
+Judge kinds are registered in ``JUDGES`` (``openai``, ``transformers``, ``callable``); each knows how
+to build itself from the target of a ``KIND:TARGET`` command-line spec.
 """
 
 from __future__ import annotations
@@ -32,8 +38,9 @@ from itertools import groupby
 from pathlib import Path
 from typing import Any, Protocol
 
+from mt.errors import UserError
 from mt.records import InputError
-from mt.registry import Registry
+from mt.registry import Registry, UnknownName
 
 ProgressFn = Callable[[int], None]
 log = logging.getLogger(__name__)
@@ -66,7 +73,7 @@ class Judge(Protocol):
     def complete(self, requests: Sequence[JudgeRequest], progress: ProgressFn | None = None) -> list[str]: ...
 
 
-class JudgeError(RuntimeError):
+class JudgeError(UserError, RuntimeError):
     """A judge that cannot answer: the message names the endpoint, the status and what to check."""
 
 
@@ -99,6 +106,11 @@ class CallableJudge:
 
     def complete(self, requests: Sequence[JudgeRequest], progress: ProgressFn | None = None) -> list[str]:
         return _collect(self.iter_complete(requests), len(requests), progress)
+
+    @classmethod
+    def from_spec(cls, target: str, **options: Any) -> CallableJudge:
+        raise InputError(f"--judge callable:{target}: an in-process judge is built in Python "
+                         f"(bench.judges.CallableJudge(fn)), not from the command line")
 
 
 # ----------------------------------------------------------------------------- OpenAI-compatible
@@ -139,6 +151,8 @@ class OpenAIJudge:
     timeout: float = 120.0  # seconds per HTTP request
     calls: int = field(default=0, init=False)  # answers received
     retries: int = field(default=0, init=False)
+    prompt_tokens: int = field(default=0, init=False)  # summed from each answer's `usage`, when the server sends it
+    completion_tokens: int = field(default=0, init=False)
 
     def __post_init__(self):
         if self.max_concurrency < 1 or self.max_retries < 0:
@@ -151,6 +165,24 @@ class OpenAIJudge:
     @property
     def identity(self) -> str:
         return f"openai:{self.model}@{_public_url(self.base_url)}"
+
+    @classmethod
+    def from_spec(cls, target: str, **options: Any) -> OpenAIJudge:
+        """``MODEL[@URL]``: the base URL after the first ``@`` that starts http(s)://, else ``base_url=``, then
+        ``$OPENAI_BASE_URL``, then OpenAI's."""
+        spec = f"openai:{target}"
+        found = re.match(r"(.*?)@(https?://.+)$", target)
+        model = found.group(1) if found else target
+        if found:
+            url, given = found.group(2), options.get("base_url")
+            if given and given.rstrip("/") != url.rstrip("/"):
+                raise InputError(f"--judge {spec!r} names base URL {_public_url(url)}, --judge-base-url says "
+                                 f"{_public_url(given)}: give one")
+            options["base_url"] = url
+        if not model:
+            raise InputError(f"--judge {spec!r}: no model name; expected one of {'; '.join(SPEC_FORMS)}")
+        options.setdefault("base_url", os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL)
+        return cls(model, **_taken(cls, options))
 
     @property
     def endpoint(self) -> str:
@@ -176,19 +208,40 @@ class OpenAIJudge:
         return self._run(requests, {"logprobs": True, "top_logprobs": k}, self._first_token_logprobs)
 
     def _run(self, requests, extra: dict, parse) -> Iterator[tuple[int, Any]]:
-        """Up to max_concurrency requests in flight; answers yielded as they finish, errors raised."""
+        """Up to max_concurrency requests in flight; answers yielded as they finish, errors raised.
+
+        After the first failure no further request is sent: the ones already in flight finish, the
+        queued ones stop, and the first failure is the error raised.
+        """
         if not requests:
             return
         key = os.environ.get(self.api_key_env) or None
+        stop, failures = threading.Event(), []
+
+        def ask(request: JudgeRequest):
+            if stop.is_set():
+                raise _Stopped
+            try:
+                return self._ask(request, extra, parse, key)
+            except BaseException as e:
+                failures.append(e)
+                stop.set()
+                raise
+
         pool = ThreadPoolExecutor(max_workers=min(self.max_concurrency, len(requests)),
                                   thread_name_prefix="judge")
         try:
-            pending = {pool.submit(self._ask, r, extra, parse, key): i for i, r in enumerate(requests)}
+            pending = {pool.submit(ask, r): i for i, r in enumerate(requests)}
             while pending:
                 done, _ = wait(pending, return_when=FIRST_COMPLETED)
                 for future in sorted(done, key=lambda f: f.exception() is not None):  # answers before errors
-                    yield pending.pop(future), future.result()
+                    try:
+                        answer = future.result()
+                    except _Stopped:
+                        raise failures[0] from None
+                    yield pending.pop(future), answer
         finally:
+            stop.set()
             pool.shutdown(wait=False, cancel_futures=True)
 
     def _ask(self, request: JudgeRequest, extra: dict, parse, key: str | None):
@@ -221,12 +274,17 @@ class OpenAIJudge:
                         self.max_retries, delay)
             time.sleep(delay)
         try:
-            answer = parse(json.loads(data))
-        except (ValueError, KeyError, IndexError, TypeError) as e:
+            data = json.loads(data)
+            answer = parse(data)
+        except (ValueError, KeyError, IndexError, TypeError, AttributeError) as e:
             raise JudgeError(f"judge {self.endpoint} answered 200 with a body that is not a chat completion "
                              f"({type(e).__name__}: {e}); is the base URL an OpenAI-compatible /v1 root?") from None
+        usage = data.get("usage") if isinstance(data, dict) else None
         with self._lock:
             self.calls += 1
+            if isinstance(usage, dict):
+                self.prompt_tokens += int(usage.get("prompt_tokens") or 0)
+                self.completion_tokens += int(usage.get("completion_tokens") or 0)
         return answer
 
     def _fatal_message(self, status: int, detail: str, key: str | None) -> str:
@@ -246,6 +304,10 @@ class OpenAIJudge:
             raise JudgeError(f"judge {self.endpoint} returned no logprobs for model {self.model!r}; "
                              f"the endpoint or model may not support top_logprobs")
         return {t["token"]: float(t["logprob"]) for t in content[0]["top_logprobs"]}
+
+
+class _Stopped(Exception):
+    """A queued request not sent because an earlier one of its batch failed."""
 
 
 def _message_text(data: dict) -> str:
@@ -316,6 +378,14 @@ class TransformersJudge:
     def loaded(self) -> bool:
         return self._generator is not None
 
+    @classmethod
+    def from_spec(cls, target: str, **options: Any) -> TransformersJudge:
+        """``PATH``: a local causal LM folder (checked now, before anything runs) or a hub id."""
+        from .checks import check_model
+
+        check_model(target, "policy", "judge")
+        return cls(target, **_taken(cls, options))
+
     def complete(self, requests: Sequence[JudgeRequest], progress: ProgressFn | None = None) -> list[str]:
         return _collect(self.iter_complete(requests), len(requests), progress)
 
@@ -367,6 +437,10 @@ class CachedJudge:
         self.path = Path(path)
         self.hits = 0
         self.misses = 0
+        self.seconds = 0.0  # wall time spent waiting for the judge (cache hits cost none)
+        counts = _tokens(judge) is not None  # tokens of the answers asked now; None when the judge does not count
+        self.prompt_tokens: int | None = 0 if counts else None
+        self.completion_tokens: int | None = 0 if counts else None
         self._lock = threading.Lock()
         self._cache: dict[str, Any] = {}
         if self.path.exists():
@@ -410,23 +484,53 @@ class CachedJudge:
             progress(len(keys) - len(missing))
         if missing:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            with self.path.open("a") as f:
-                for j, answer in fetch([requests[first[k]] for k in missing]):
-                    row = {"key": missing[j], "judge": self.identity, "output": answer}
-                    with self._lock:
-                        f.write(json.dumps(row) + "\n")
-                        f.flush()
-                        self._cache[missing[j]] = answer
-                    if progress:
-                        progress(1)
+            before, start = _tokens(self.judge), time.perf_counter()
+            try:
+                with self.path.open("a") as f:
+                    for j, answer in fetch([requests[first[k]] for k in missing]):
+                        row = {"key": missing[j], "judge": self.identity, "output": answer}
+                        with self._lock:
+                            f.write(json.dumps(row) + "\n")
+                            f.flush()
+                            self._cache[missing[j]] = answer
+                        if progress:
+                            progress(1)
+            finally:
+                self.seconds += time.perf_counter() - start
+                after = _tokens(self.judge)
+                if after is not None:
+                    self.prompt_tokens += after[0] - before[0]
+                    self.completion_tokens += after[1] - before[1]
         return [self._cache[k] for k in keys]
 
-    def stats(self) -> dict[str, Any]:
-        return {"judge": self.identity, "cache": str(self.path), "cache_hits": self.hits, "judge_calls": self.misses}
+    def stats(self, prices: dict[str, float] | None = None) -> dict[str, Any]:
+        """What judging cost this run: calls sent, cache hits, tokens (the API's usage), wall time, and the
+        estimated cost when ``prices`` per 1,000 prompt/completion tokens are given."""
+        return judge_usage(self.identity, self.misses, self.hits, self.prompt_tokens, self.completion_tokens,
+                           self.seconds, prices, cache=str(self.path))
 
     def close(self) -> None:
         if hasattr(self.judge, "close"):
             self.judge.close()
+
+
+def _tokens(judge: Any) -> tuple[int, int] | None:
+    """(prompt, completion) tokens a judge has counted so far, or None when it does not count them."""
+    if not hasattr(judge, "prompt_tokens"):
+        return None
+    return judge.prompt_tokens, judge.completion_tokens
+
+
+def judge_usage(judge: str | None, calls: int = 0, cache_hits: int = 0, prompt_tokens: int | None = None,
+                completion_tokens: int | None = None, seconds: float = 0.0,
+                prices: dict[str, float] | None = None, cache: str | None = None) -> dict[str, Any]:
+    """One benchmark's judge usage as results.json records it; ``judge`` None = no judge was asked."""
+    cost = None
+    if prices is not None and prompt_tokens is not None:
+        cost = round((prompt_tokens * prices["prompt"] + (completion_tokens or 0) * prices["completion"]) / 1000, 6)
+    return {"judge": judge, "cache": cache, "judge_calls": calls, "cache_hits": cache_hits,
+            "prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens, "seconds": round(seconds, 3),
+            "estimated_cost": cost, "prices_per_1k": prices}
 
 
 def _as_iter(complete: Callable[[Sequence[JudgeRequest]], list[str]]):
@@ -442,35 +546,23 @@ SPEC_FORMS = ("openai:MODEL (base URL from --judge-base-url, else $OPENAI_BASE_U
 
 
 def load_judge(spec: str, **options: Any) -> Judge:
-    """A judge from a command-line string.
+    """A judge from a command-line string ``KIND:TARGET``, its kind looked up in ``JUDGES``.
 
-    Grammar: ``BACKEND:TARGET``, split at the first colon, so model names may hold colons
-    (``openai:ft:gpt-4o-mini:org::id``). ``openai:MODEL[@URL]`` takes the base URL after the first
-    ``@`` that starts http:// or https://; without one, from ``base_url=``, then
-    ``$OPENAI_BASE_URL``, then OpenAI's. ``transformers:PATH`` loads a local causal LM. Options are
-    the backend's fields (``api_key_env``, ``max_concurrency``, ``dtype``, ...); None and those a
-    backend lacks are ignored, so one CLI can pass them all.
+    Split at the first colon, so model names may hold colons (``openai:ft:gpt-4o-mini:org::id``).
+    ``openai:MODEL[@URL]`` is any OpenAI-compatible endpoint; ``transformers:PATH`` a local causal LM.
+    Options are the kinds' fields (``base_url``, ``api_key_env``, ``max_concurrency``, ``dtype``, ...);
+    None and those a kind lacks are ignored, so one CLI can pass them all. Nothing is contacted or loaded.
     """
-    backend, sep, target = spec.partition(":")
-    backend, target = backend.strip(), target.strip()
+    kind, sep, target = spec.partition(":")
+    kind, target = kind.strip(), target.strip()
     forms = "; ".join(SPEC_FORMS)
-    if not sep or not target or backend not in ("openai", "transformers"):
+    if not sep or not target:
         raise InputError(f"--judge {spec!r}: expected one of {forms}")
-    options = {k: v for k, v in options.items() if v is not None}
-    if backend == "openai":
-        found = re.match(r"(.*?)@(https?://.+)$", target)
-        model = found.group(1) if found else target
-        if found:
-            url, given = found.group(2), options.get("base_url")
-            if given and given.rstrip("/") != url.rstrip("/"):
-                raise InputError(f"--judge {spec!r} names base URL {_public_url(url)}, --judge-base-url says "
-                                 f"{_public_url(given)}: give one")
-            options["base_url"] = url
-        if not model:
-            raise InputError(f"--judge {spec!r}: no model name; expected one of {forms}")
-        options.setdefault("base_url", os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL)
-        return OpenAIJudge(model, **_taken(OpenAIJudge, options))
-    return TransformersJudge(target, **_taken(TransformersJudge, options))
+    try:
+        factory = JUDGES.get(kind)
+    except UnknownName as e:
+        raise InputError(f"--judge {spec!r}: {e}; expected one of {forms}") from None
+    return factory.from_spec(target, **{k: v for k, v in options.items() if v is not None})
 
 
 def _taken(cls, options: dict[str, Any]) -> dict[str, Any]:

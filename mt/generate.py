@@ -9,7 +9,7 @@ imported only when asked for.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol
 
 import torch
@@ -47,7 +47,6 @@ class GenerationStats:
     new_tokens: int = 0
     unfinished: int = 0
     seconds: float = 0.0
-    extra: dict = field(default_factory=dict)
 
 
 class Generator(Protocol):

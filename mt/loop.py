@@ -93,8 +93,8 @@ SUMMARY_KEYS = {
     "estep_pairs": ["pairs_built", "pairs_skipped_tie"],
     "estep_train": ["loss_last", "dpo_reward_accuracy", "dpo_steps"],
     "select": ["selected", "selected_win_rate", "stop"],
-    "mstep_filter": ["eps_t", "filter_kept", "filter_dropped", "filter_mild_negatives_kept"],
-    "mstep_train": ["rm_heldout_accuracy_before", "rm_heldout_accuracy_after"],
+    "mstep_filter": ["eps_t", "filter_kept", "filter_dropped", "filter_mild_negatives_kept", "pseudo_gold_accuracy"],
+    "mstep_train": ["rm_heldout_accuracy_before", "rm_heldout_accuracy_after", "rm_rank_correlation_prev"],
 }
 
 

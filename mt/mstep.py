@@ -18,8 +18,9 @@ from typing import TYPE_CHECKING, Any
 
 from .engine import Models
 from .filter import epsilon, filter_stats, keep_mask
-from .records import InputError, read_jsonl, write_jsonl
+from .records import InputError, read_json, read_jsonl, write_json, write_jsonl
 from .rundir import StageContext
+from .seam.metric import spearman
 
 if TYPE_CHECKING:
     from .method import Run
@@ -127,6 +128,7 @@ def mstep(run: Run, t: int, old: Models, new_policy: str, prompts: list[dict], e
                             "rejected": p["rejected"], "source": "estep"} for p in estep_pairs]
         write_jsonl(ctx.dir / "train_pairs.jsonl", train_rows)
         write_jsonl(ctx.dir / "heldout_pairs.jsonl", heldout)
+        write_json(ctx.dir / "new_draw_scores.json", r_new)  # r_{t-1} on y_t, to see how r_t re-ranks them
         stats = filter_stats(margins, mask, eps)
         stats.update({"eps_definition": cfg.mstep.eps, "filter_enabled": cfg.mstep.filter,
                       "pseudo_pairs": len(margins), "pseudo_identical_skipped": identical,
@@ -134,8 +136,8 @@ def mstep(run: Run, t: int, old: Models, new_policy: str, prompts: list[dict], e
                       "pseudo_agreement_old_rm": sum(d > 0 for d in margins) / max(1, len(margins)),
                       **({"mstep_labels": cfg.mstep.labels} if cfg.mstep.labels != "pseudo" else {}),
                       **relabelled, **extra})
-        return {"train": ctx.rel(ctx.dir / "train_pairs.jsonl"),
-                "heldout": ctx.rel(ctx.dir / "heldout_pairs.jsonl")}, stats
+        return {"train": ctx.rel(ctx.dir / "train_pairs.jsonl"), "heldout": ctx.rel(ctx.dir / "heldout_pairs.jsonl"),
+                "new_draw_scores": ctx.rel(ctx.dir / "new_draw_scores.json")}, stats
 
     paths = engine.stage(t, "mstep_filter", filter_)
 
@@ -151,6 +153,11 @@ def mstep(run: Run, t: int, old: Models, new_policy: str, prompts: list[dict], e
                 rejected = engine.score(path, prompts_, [h["rejected"] for h in heldout], f"iter {t} M-step: held-out")
                 metrics[f"rm_heldout_accuracy_{label}"] = sum(
                     c > r for c, r in zip(chosen, rejected, strict=True)) / len(heldout)
+        # How far the update re-ranks the new policy's own answers: Spearman of r_{t-1} and r_t on the y_t draws.
+        rows = read_jsonl(engine.rd.path(samples))
+        draws = [(r["prompt"], a["text"]) for r in rows for a in r["new"]]
+        after = engine.score(str(out), [p for p, _ in draws], [y for _, y in draws], f"iter {t} RM re-ranking")
+        metrics["rm_rank_correlation_prev"] = spearman(read_json(engine.rd.path(paths["new_draw_scores"])), after)
         metrics["rm_init"] = cfg.mstep.init
         return {"reward": ctx.rel(out)}, metrics
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from fractions import Fraction
 
 
@@ -24,7 +24,6 @@ from fractions import Fraction
 class PairStats:
     built: int = 0
     skipped_tie: int = 0
-    by_reason: dict[str, int] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, int]:
         return {"pairs_built": self.built, "pairs_skipped_tie": self.skipped_tie}

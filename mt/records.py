@@ -10,8 +10,10 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from .errors import UserError
 
-class InputError(ValueError):
+
+class InputError(UserError, ValueError):
     """Bad user input; the message says which file, which row and what was expected."""
 
 

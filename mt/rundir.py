@@ -23,6 +23,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from .errors import UserError
 from .records import atomic_write_text, dumps, read_json, write_json, write_jsonl
 
 DONE = "DONE.json"
@@ -31,7 +32,7 @@ MUTABLE_KEYS = {"run.iterations"}
 PACKAGES = ("torch", "transformers", "trl", "accelerate", "datasets", "alpaca-eval", "vllm", "mt-repro")
 
 
-class RunDirError(RuntimeError):
+class RunDirError(UserError, RuntimeError):
     """The run directory cannot be used as asked; the message says what to do instead."""
 
 

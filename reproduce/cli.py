@@ -28,6 +28,9 @@ app.add_typer(bench_app, name="bench")
 PresetOpt = Annotated[str | None, typer.Option("--preset", "-p", help="Preset name (tiny, paper) or a .toml path.")]
 ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="A TOML file layered over the preset.")]
 SetOpt = Annotated[list[str] | None, typer.Option("--set", "-s", help="Override: section.key=value (repeatable).")]
+MethodOpt = Annotated[str, typer.Option(
+    "--method", "-m", help="A registered method (`mt-repro methods` lists them); its defining settings apply over "
+                           "yours.")]
 
 
 def _load(preset, config, overrides, extra=()):
@@ -44,9 +47,7 @@ def train(
     run_dir: Annotated[Path | None, typer.Option(help="Run directory (the run's state); default runs/<run.name>.")] = None,
     iterations: Annotated[int | None, typer.Option(help="Shortcut for --set run.iterations=N.")] = None,
     seed: Annotated[int | None, typer.Option(help="Shortcut for --set run.seed=N.")] = None,
-    method: Annotated[str, typer.Option(
-        "--method", "-m", help="A registered method (`mt-repro methods` lists them); its defining settings apply "
-                               "over yours.")] = "mutual-taught",
+    method: MethodOpt = "mutual-taught",
     launcher: Annotated[str | None, typer.Option(
         help="Run the DPO and RM updates under this launcher, e.g. \"accelerate launch --config_file "
              "reproduce/accelerate/multi_gpu_zero3.yaml\"; sampling and scoring stay in this process.")] = None,
@@ -60,17 +61,11 @@ def train(
     quiet_libraries()
     from mt.progress import Reporter
 
-    from .methods import METHODS
-    from .recipes import method_overrides
     from .runner import run_method
 
     extra = [f"run.iterations={iterations}"] * (iterations is not None) + [f"run.seed={seed}"] * (seed is not None)
     with user_errors():
-        spec = METHODS.get(method)
-        settings, ignored = method_overrides(spec, [*(overrides or []), *extra])
-        if ignored:
-            console.print(f"[yellow]{method} defines {', '.join(ignored)} itself; your setting is not used[/]")
-        cfg = _load(preset, config, settings)
+        _, cfg = _method_config(method, preset, config, overrides, extra)
         target = run_dir or Path("runs") / cfg.run.name
         console.print(f"[bold]{method}[/] run [cyan]{target}[/] (config {cfg.digest()}, seed {cfg.run.seed})")
         with Reporter(enabled=not quiet) as reporter:
@@ -81,16 +76,49 @@ def train(
                   f"metrics: {target / 'metrics.jsonl'}")
 
 
+def _method_config(method: str, preset, config, overrides, extra=()):
+    """The resolved config of ``method``: preset, file and your settings, then what defines the method."""
+    from .methods import METHODS
+    from .recipes import method_overrides
+
+    spec = METHODS.get(method)
+    settings, ignored = method_overrides(spec, [*(overrides or []), *extra])
+    if ignored:
+        console.print(f"[yellow]{method} defines {', '.join(ignored)} itself; your setting is not used[/]")
+    return spec, _load(preset, config, settings)
+
+
 @app.command("show-config")
-def show_config(preset: PresetOpt = "tiny", config: ConfigOpt = None, overrides: SetOpt = None):
-    """Print the resolved configuration; (reconstructed) marks values the paper does not state."""
-    from mt.config import describe
+def show_config(preset: PresetOpt = "tiny", config: ConfigOpt = None, overrides: SetOpt = None,
+                method: MethodOpt = "mutual-taught"):
+    """Print the resolved configuration (and the method's own options); (reconstructed) marks values the paper
+    does not state."""
+    from mt.options import describe
 
     with user_errors():
-        cfg = _load(preset, config, overrides)
+        spec, cfg = _method_config(method, preset, config, overrides)
+        options = spec.parse_options(cfg)
     rows = [{"key": k, "value": repr(v), "note": ("(reconstructed) " if rec else "") + h}
-            for k, v, h, rec in describe(cfg)]
-    console.print(table(rows, title=f"config {cfg.digest()}"))
+            for k, v, h, rec in [*describe(cfg), *(describe(options, "method.") if options is not None else [])]
+            if k not in ("method", "bench")]
+    console.print(table(rows, title=f"{method}: config {cfg.digest()}"))
+
+
+@app.command("methods")
+def methods():
+    """Every registered method: what it is, what sets it apart from Mutual-Taught, and its own options."""
+    from mt.options import describe
+
+    from .methods import METHODS
+
+    rows = []
+    for name in METHODS:
+        spec = METHODS.get(name)
+        options = describe(spec.options(**spec.option_values), "") if spec.options else []
+        rows.append({"method": name, "what it is": spec.description,
+                     "differs from mutual-taught by": "\n".join(spec.differs_by()) or "-",
+                     "options (default)": "\n".join(f"{k}={v!r}" for k, v, _, _ in options) or "-"})
+    console.print(table(rows, title="methods (mt-repro show-config --method NAME prints one with its help)"))
 
 
 @world_app.command("build")
@@ -147,9 +175,10 @@ def _tables(names: list[str], preset: str, seeds: int | None, methods: list[str]
     quiet_libraries()
     from mt.progress import Reporter
 
+    from .paired import write_paired
     from .plots import plot_curves
     from .recipes import load_recipe, plan
-    from .tables import TABLE_METHODS, render_tables, run_cells, save_results
+    from .tables import TABLE_METHODS, policy_metrics, render_tables, run_cells, run_initial, save_results
 
     with user_errors():
         recipe = load_recipe(preset)
@@ -161,9 +190,12 @@ def _tables(names: list[str], preset: str, seeds: int | None, methods: list[str]
             return
         with Reporter(enabled=not quiet) as reporter:
             results = run_cells(cells, reporter)
+            if recipe.evaluation == "benchmarks" and cells:
+                results.append(run_initial(recipe, runs, overrides or [], reporter))
     save_results(results, target / "cells.json")
     written = render_tables(["table1", "table2", "table3", *(["related"] if "related" in names else [])], results,
                             recipe, target)
+    written += write_paired(results, recipe.comparisons, policy_metrics(recipe), target)
     if recipe.evaluation == "world":
         png = plot_curves(results, target / "curves.png")
         written += [png] if png else []
@@ -189,10 +221,39 @@ def _print_plan(recipe, cells, names, target) -> None:
                       f"| sampler K={cfg.sampling.k} T={cfg.sampling.temperature} top_p={cfg.sampling.top_p} "
                       f"max_new_tokens={cfg.sampling.max_new_tokens} ({cfg.sampling.backend})")
     evaluation = {"world": "gold-world measurements of each final policy and RM (in every run's evaluate stage)",
-                  "benchmarks": "AlpacaEval-2 LC and Arena-Hard on each final policy, RewardBench on each final RM "
-                                "(mt-repro bench; needs the benchmark data and a judge)"}[recipe.evaluation]
-    console.print(f"evaluation: {evaluation}\noutputs: {target}/<table>.md|.tex|.csv, cells.json"
+                  "benchmarks": "AlpacaEval-2 LC and Arena-Hard on each final policy, RewardBench on each final RM, "
+                                "and once on pi_0 and r_0 (the initial row)",
+                  "none": "none (the recipe's runs are not evaluated)"}[recipe.evaluation]
+    console.print(f"evaluation: {evaluation}\noutputs: {target}/<table>.md|.tex|.csv, paired.*, cells.json"
                   + (", curves.png" if recipe.evaluation == "world" else ""))
+    if recipe.evaluation == "benchmarks" and cfg is not None:
+        console.print(table(_benchmark_plan(cfg, len(cells) + 1),
+                            title="benchmarks: per evaluated model pair (every cell's final models, and pi_0/r_0 once)"))
+
+
+def _benchmark_plan(cfg, evaluations: int) -> list[dict]:
+    """Per benchmark: judge, data and judge calls; a missing data file or bad judge is shown, not raised."""
+    from bench.environment import load_bench_config, plan_evaluation
+    from mt.errors import UserError
+
+    bench = load_bench_config(cfg)
+    rows = []
+    for name in bench.benchmarks:
+        only = load_bench_config(cfg)
+        only.benchmarks = [name]
+        try:
+            (row,) = plan_evaluation(cfg, only)
+        except UserError as e:
+            section = bench.section(name)
+            rows.append({"benchmark": name, "judge": bench.judge_of(name) or "none",
+                         "data": getattr(section, "data", None) or "default", "problem": str(e)})
+            continue
+        calls = row["judge_calls"]
+        rows.append({**{k: row[k] for k in ("benchmark", "model", "judge", "data", "examples")},
+                     "judge calls per model": calls if calls == row["judge_calls_max"] else
+                     f"{calls}-{row['judge_calls_max']}",
+                     "judge calls in all": calls * evaluations, "problem": "-"})
+    return rows
 
 
 TablePreset = Annotated[str, typer.Option("--preset", "-p", help="Recipe: tiny (gold world, CPU) or paper (GPUs).")]
@@ -223,6 +284,58 @@ app.command("tables")(_table_command(["table1", "table2", "table3"], "All three 
                                      "curves."))
 app.command("related")(_table_command(["related"], "RLP-SPG, RLP-UML and SEAM-filtered training beside iterative "
                                       "DPO and Mutual-Taught on the same budget, with SEAM per iteration."))
+
+
+@app.command()
+def headline(
+    preset: TablePreset = "tiny",
+    variant: Annotated[list[str] | None, typer.Option(
+        "--variant", "-v", help="Only these variants of the recipe's [headline] (e.g. a world regime).")] = None,
+    seeds: Annotated[int | None, typer.Option(help="Seeds per method (default: the recipe's [headline] seeds).")] = None,
+    out: Annotated[Path | None, typer.Option(help="Output folder; default results/<recipe>/headline.")] = None,
+    runs: Runs = Path("runs/tables"), overrides: SetOpt = None,
+    dry_run: Annotated[bool, typer.Option(help="Print the planned seeds and what they can detect, and stop.")] = False,
+    quiet: Quiet = False,
+):
+    """The headline comparison (Mutual-Taught minus the loop without its RM update, beside iterative DPO and the
+    M-step's oracle and random controls) at enough seeds to decide it, per variant; apart from the full tables."""
+    quiet_libraries()
+    import dataclasses
+
+    from mt.options import ConfigError
+    from mt.progress import Reporter
+
+    from .headline import pilot, power_plan, sentence
+    from .paired import write_paired
+    from .recipes import load_recipe, plan
+    from .tables import policy_metrics, render_tables, run_cell, run_cells, save_results
+
+    with user_errors():
+        recipe = load_recipe(preset)
+        h = recipe.headline
+        if h is None:
+            raise ConfigError(f"recipe {recipe.name!r} has no [headline] table (see reproduce/recipes/tiny.toml)")
+        unknown = sorted(set(variant or []) - set(h.variants))
+        if unknown:
+            raise ConfigError(f"unknown headline variant(s) {', '.join(unknown)}; known: {', '.join(h.variants)}")
+        for name in variant or list(h.variants):
+            sub = dataclasses.replace(recipe, name=f"{recipe.name}-headline-{name}")
+            cells = plan(sub, h.methods, seeds or h.seeds, runs, [*(overrides or []), *h.variants[name]])
+            target = (out or Path("results") / recipe.name / "headline") / name
+            finished = [run_cell(c) for c in cells if (c.run_dir / "summary.json").exists()]
+            diffs, source = pilot(finished, Path("results") / recipe.name / "cells.json", h)
+            console.print(table([power_plan(diffs, h, seeds or h.seeds, source)],
+                                title=f"headline {name}: {' minus '.join(h.comparison)} ({h.metric}, points)"))
+            if dry_run:
+                continue
+            with Reporter(enabled=not quiet) as reporter:
+                results = run_cells(cells, reporter)
+            save_results(results, target / "cells.json")
+            written = render_tables(["headline"], results, sub, target, h.methods)
+            written += write_paired(results, [tuple(h.comparison), *recipe.comparisons], policy_metrics(sub), target)
+            text = sentence(results, h)
+            (target / "headline.txt").write_text(text + "\n")
+            console.print(f"[bold]{name}[/]: {text}\nwrote " + ", ".join(str(p) for p in written))
 
 
 def _print_world(world) -> None:

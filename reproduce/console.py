@@ -35,27 +35,22 @@ def quiet_libraries() -> None:
 
 @contextmanager
 def user_errors() -> Iterator[None]:
-    """Turn the errors a user can fix into one red line and a non-zero exit, without a traceback."""
-    from mt.config import ConfigError
+    """Turn the errors a user can fix into one red line and exit code 2, without a traceback.
+
+    Every such error is a ``mt.errors.UserError`` (bad input, config, run directory, an unusable judge);
+    a failed stage is exit code 1 (finished stages are kept). Anything else is a bug and keeps its traceback.
+    """
+    from mt.errors import UserError
     from mt.loop import StageError
-    from mt.records import InputError
     from mt.registry import UnknownName
-    from mt.rundir import RunDirError
 
     try:
         yield
-    except (ConfigError, InputError, RunDirError, UnknownName, FileNotFoundError) as e:
+    except (UserError, UnknownName, FileNotFoundError) as e:
         err_console.print(f"[bold red]error:[/] {e}")
         raise typer.Exit(2) from None
     except StageError as e:
         err_console.print(f"[bold red]error:[/] {e}")
-        raise typer.Exit(1) from None
-    except RuntimeError as e:
-        from bench.judges import JudgeError
-
-        if not isinstance(e, JudgeError):
-            raise
-        err_console.print(f"[bold red]judge error:[/] {e}")
         raise typer.Exit(1) from None
     except ImportError as e:
         err_console.print(f"[bold red]error:[/] {e}")

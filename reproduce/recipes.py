@@ -16,6 +16,7 @@ import tomllib
 
 from mt.config import ConfigError, MTConfig, load_config
 
+from .headline import Headline, parse_headline
 from .methods import METHODS, MethodSpec
 
 RECIPE_DIR = Path(__file__).parent / "recipes"
@@ -26,8 +27,18 @@ class Recipe:
     name: str
     preset: str
     seeds: int
-    evaluation: str
+    config: dict = field(default_factory=dict)  # a config layer every cell shares (the [config] table)
     method_overrides: dict[str, list[str]] = field(default_factory=dict)
+    comparisons: list[tuple[str, str]] = field(default_factory=list)  # (method, comparator) pairs, paired by seed
+    headline: Headline | None = None  # the decisive comparison at many seeds (`mt-repro headline`)
+
+    @property
+    def evaluation(self) -> str:
+        """What measures the cells: "world" (gold measurements), "benchmarks", or "none"."""
+        cfg = load_config(self.preset, tables=[self.config])
+        if cfg.run.evaluation == "benchmarks":
+            return "benchmarks"
+        return "world" if cfg.run.env == "world" else "none"
 
 
 def load_recipe(name: str) -> Recipe:
@@ -39,8 +50,24 @@ def load_recipe(name: str) -> Recipe:
     methods = data.get("methods", {})
     for method in methods:
         METHODS.get(method)  # an unknown name is an error that lists the known ones
-    return Recipe(path.stem, data["preset"], int(data.get("seeds", 1)), data.get("evaluation", "world"),
-                  {m: list(v.get("overrides", [])) for m, v in methods.items()})
+    unknown = sorted(set(data) - {"preset", "seeds", "config", "methods", "comparisons", "headline"})
+    if unknown:
+        raise ConfigError(f"{path}: unknown recipe keys {', '.join(unknown)}; a recipe has preset, seeds, [config] "
+                          "(settings every cell shares), comparisons ([method, comparator] pairs), [headline] and "
+                          "[methods.NAME] overrides")
+    comparisons = [tuple(c) for c in data.get("comparisons", [])]
+    for c in comparisons:
+        if len(c) != 2:
+            raise ConfigError(f"{path}: comparison {list(c)} must name a method and its comparator")
+        for name in c:
+            METHODS.get(name)
+    headline = parse_headline(data["headline"], str(path)) if "headline" in data else None
+    for name in headline.methods if headline else []:
+        METHODS.get(name)
+    recipe = Recipe(path.stem, data["preset"], int(data.get("seeds", 1)), data.get("config", {}),
+                    {m: list(v.get("overrides", [])) for m, v in methods.items()}, comparisons, headline)
+    load_config(recipe.preset, tables=[recipe.config])  # a bad key or value is reported before any cell runs
+    return recipe
 
 
 @dataclass
@@ -69,7 +96,7 @@ def method_overrides(spec: MethodSpec, user: list[str], recipe: list[str] = ()) 
 def cell_config(recipe: Recipe, spec: MethodSpec, seed: int, user: list[str]) -> tuple[MTConfig, list[str], list[str]]:
     overrides, ignored = method_overrides(spec, user, recipe.method_overrides.get(spec.name, []))
     overrides += [f"run.seed={seed}", f"run.name={spec.name}"]
-    return load_config(recipe.preset, overrides=overrides), overrides, ignored
+    return load_config(recipe.preset, overrides=overrides, tables=[recipe.config]), overrides, ignored
 
 
 def plan(recipe: Recipe, methods: list[str], seeds: int, runs_root: Path, user: list[str]) -> list[Cell]:

@@ -10,8 +10,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from mt.config import MTConfig
+from mt.engine import Engine
 from mt.env import Environment, PromptEnvironment
-from mt.loop import RunResult, run_mutual_taught
+from mt.loop import RunResult, evaluate, run_mutual_taught
+from mt.method import Run
 from mt.progress import QUIET, Reporter
 from mt.registry import Registry
 
@@ -38,6 +40,18 @@ def environment(cfg: MTConfig, reporter: Reporter = QUIET) -> Environment:
 
         env = BenchmarkEvaluation(env, cfg, reporter)
     return env
+
+
+def evaluate_initial(cfg: MTConfig, run_dir: str | Path, reporter: Reporter = QUIET) -> dict:
+    """The evaluation of pi_0 and r_0 alone: the stage ``iter_0/evaluate`` of a run with no iterations."""
+    engine = Engine(cfg, run_dir, reporter)
+    try:
+        env = environment(cfg, reporter)
+        run = Run(engine, env, env.initial_models())
+        evaluate(run, 0, run.initial, final=env.evaluation == "final")
+        return engine.rd.done_record(0, "evaluate")["metrics"] if engine.rd.is_done(0, "evaluate") else {}
+    finally:
+        engine.close()
 
 
 def run_method(cfg: MTConfig, method: str, run_dir: str | Path, reporter: Reporter = QUIET,

@@ -7,8 +7,7 @@ mean gold reward, RM accuracy against gold); they are never presented as AlpacaE
 
 from __future__ import annotations
 
-import statistics
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +20,7 @@ from .published import load_published
 from .recipes import Cell, Recipe
 from .render import write_table
 from .runner import run_method
+from .stats import fmt_interval, hierarchical_bootstrap, stop_rate
 
 TABLE_METHODS = {
     "table1": ["offline-dpo", "offline-dpo-rm", "meta-rewarding", "sppo", "iterative-dpo", "mt-no-rm-update",
@@ -29,7 +29,9 @@ TABLE_METHODS = {
     "table3": ["mutual-taught", "mt-no-rm-update", "mt-no-selection", "mt-no-filter"],
     "related": ["iterative-dpo", "mutual-taught", "rlp-spg", "rlp-uml", "iterative-dpo-seam-filter",
                 "iterative-dpo-random-filter"],
+    "headline": ["mutual-taught", "mt-no-rm-update", "iterative-dpo", "mt-oracle-rm", "mt-random-rm"],
 }
+PUBLISHED = ("table1", "table2", "table3", "related")  # tables with published numbers beside ours
 
 # The gold world's measured columns: (key in the evaluation metrics, column title, scale).
 WORLD_POLICY = [("gold_win_rate_vs_pi0", "gold win rate vs pi_0 (%)", 100.0), ("gold_mean", "gold reward", 1.0)]
@@ -40,6 +42,11 @@ WORLD_RELATED = [*WORLD_POLICY, ("rm_onpolicy_accuracy", "RM acc., final policy'
                  ("seam", "SEAM (weighted)", 1.0), ("rm_hacking_gap", "hacking gap (std units)", 1.0)]
 BENCH_POLICY = [("alpaca_eval_lc", "AE2 LC (%)", 1.0), ("arena_hard", "Arena-Hard (%)", 1.0)]
 BENCH_RM = [("reward_bench_average", "RewardBench avg (%)", 1.0)]
+
+
+def policy_metrics(recipe: Recipe) -> list[tuple[str, str, float]]:
+    """The policy columns a recipe's tables measure (and its paired comparisons compare)."""
+    return WORLD_POLICY if recipe.evaluation == "world" else BENCH_POLICY
 
 
 @dataclass
@@ -54,6 +61,22 @@ class CellResult:
     stopped: bool
     samples: int  # responses sampled for training, the budget compared across methods
     notes: str
+    stop_rule: bool = False  # whether the method has a stop rule (the firing-rate column)
+    per_prompt: dict[str, list[float]] = field(default_factory=dict)  # final evaluation, per evaluation prompt
+    initial_per_prompt: dict[str, list[float]] = field(default_factory=dict)  # iteration 0's, when evaluated
+
+    def vector(self, key: str, initial: bool = False) -> list[float] | None:
+        """The per-prompt values of a measurement (a scalar measurement as one value), or None."""
+        per_prompt = self.initial_per_prompt if initial else self.per_prompt
+        if key in per_prompt:
+            return per_prompt[key]
+        value = (self.rows[0] if initial and self.rows else self.final).get(key)
+        return None if value is None or value != value else [value]
+
+
+def evaluation_record(rd, iteration: int) -> dict[str, Any]:
+    """The metrics of iteration ``iteration``'s evaluate stage ({} when it was not evaluated)."""
+    return rd.done_record(iteration, "evaluate")["metrics"] if rd.is_done(iteration, "evaluate") else {}
 
 
 def run_cell(cell: Cell, reporter: Reporter = QUIET) -> CellResult:
@@ -63,9 +86,29 @@ def run_cell(cell: Cell, reporter: Reporter = QUIET) -> CellResult:
     result = run_method(cell.config, cell.method.name, cell.run_dir, reporter)
     rows = result.rows
     final_row = next((r for r in rows if r["iteration"] == result.iterations_done), rows[-1] if rows else {})
+    rd = RunDir(cell.run_dir)
     return CellResult(cell.method.name, cell.seed, str(cell.run_dir), cell.config.digest(), dict(final_row), rows,
-                      result.iterations_done, result.stopped, sampled_responses(RunDir(cell.run_dir).records()),
-                      cell.method.notes)
+                      result.iterations_done, result.stopped, sampled_responses(rd.records()), cell.method.notes,
+                      cell.config.select.stop_rule,
+                      evaluation_record(rd, result.iterations_done).get("per_prompt", {}),
+                      evaluation_record(rd, 0).get("per_prompt", {}))
+
+
+INITIAL = "initial"  # the cell that measures pi_0 and r_0 alone, for recipes whose evaluation is final-only
+
+
+def run_initial(recipe: Recipe, runs_root: Path, user: list[str], reporter: Reporter = QUIET) -> CellResult:
+    """pi_0 and r_0 through the recipe's evaluation once, as a run of no iterations (resumable, read back)."""
+    from .methods import METHODS
+    from .recipes import cell_config
+    from .runner import evaluate_initial
+
+    cfg, _, _ = cell_config(recipe, METHODS.get("mutual-taught"), 0, user)
+    run_dir = runs_root / recipe.name / INITIAL
+    metrics = evaluate_initial(cfg, run_dir, reporter)
+    row = {"iteration": 0, **{k: v for k, v in metrics.items() if isinstance(v, (int, float, str, bool))}}
+    return CellResult(INITIAL, 0, str(run_dir), cfg.digest(), row, [row], 0, False, 0, "pi_0 and r_0, not trained",
+                      False, metrics.get("per_prompt", {}), metrics.get("per_prompt", {}))
 
 
 def sampled_responses(records: list[dict[str, Any]]) -> int:
@@ -92,19 +135,34 @@ def run_cells(cells: list[Cell], reporter: Reporter = QUIET) -> list[CellResult]
 
 
 # ---------------------------------------------------------------------------------------------- numbers
-def mean_std(values: list[float]) -> tuple[float, float | None]:
-    values = [v for v in values if v is not None]
-    if not values:
-        return float("nan"), None
-    return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else None)
+NOT_OFFICIAL = " (not official LC)"
+PERCENT_KEYS = {key for key, *_ in BENCH_POLICY + BENCH_RM}  # the benchmarks report percentages already
 
 
-def fmt_mean_std(values: list[float], scale: float) -> str:
-    mean, std = mean_std([v * scale for v in values if v is not None])
-    if mean != mean:
+def fmt_cells(cells: list[CellResult], key: str, scale: float, initial: bool = False) -> str:
+    """Mean over seeds with its 95% interval (a bootstrap over seeds, then over prompts within a seed)."""
+    vectors = [v for c in cells if (v := c.vector(key, initial)) is not None]
+    if not vectors:
         return "-"
-    digits = 1 if scale == 100 else 3
-    return f"{mean:.{digits}f}" + (f" ± {std:.{digits}f}" if std is not None else "")
+    digits = 1 if scale == 100 or key in PERCENT_KEYS else 3
+    text = (f"{vectors[0][0] * scale:.{digits}f}" if len(vectors) == 1 and len(vectors[0]) == 1
+            else fmt_interval(hierarchical_bootstrap(vectors), scale, digits))
+    # Without alpaca_eval's two hub files the LC figure is the GLM without its difficulty term: say so.
+    if key == "alpaca_eval_lc" and any((c.rows[0] if initial else c.final).get("alpaca_eval_lc_official") is False
+                                       for c in cells):
+        text += NOT_OFFICIAL
+    return text
+
+
+STOP_TITLE = "stop rule fired (95% CI)"
+
+
+def fmt_stop_rate(cells: list[CellResult]) -> str:
+    """How often the stop rule fired, k/n with a Wilson interval; '-' for methods without one."""
+    if not cells or not cells[0].stop_rule:
+        return "-"
+    rate = stop_rate([c.stopped for c in cells])
+    return f"{sum(c.stopped for c in cells)}/{len(cells)} [{100 * rate.low:.0f}, {100 * rate.high:.0f}]%"
 
 
 def by_method(results: list[CellResult]) -> dict[str, list[CellResult]]:
@@ -114,34 +172,37 @@ def by_method(results: list[CellResult]) -> dict[str, list[CellResult]]:
     return out
 
 
-def initial_row(results: list[CellResult]) -> dict[str, Any]:
-    """pi_0 and r_0, as measured by the iteration-0 evaluation of a method that starts from them."""
+def initial_cells(results: list[CellResult]) -> list[CellResult]:
+    """One cell per seed whose iteration-0 evaluation measured pi_0 and r_0 (a method that starts from them)."""
     from .methods import METHODS
 
+    by_seed: dict[int, CellResult] = {}
     for r in results:
         if r.method in METHODS and not METHODS.get(r.method).starts_at_initial:
             continue  # e.g. Meta-Rewarding's iteration 0 is its judge-trained policy
-        for row in r.rows:
-            if row["iteration"] == 0:
-                return row
-    return {}
+        if r.rows and r.rows[0]["iteration"] == 0:
+            by_seed.setdefault(r.seed, r)
+    return [by_seed[s] for s in sorted(by_seed)]
 
 
 # ---------------------------------------------------------------------------------------------- tables
-def build_table(name: str, results: list[CellResult], recipe: Recipe) -> pd.DataFrame:
+def build_table(name: str, results: list[CellResult], recipe: Recipe, methods: list[str] | None = None
+                ) -> pd.DataFrame:
     world = recipe.evaluation == "world"
     grouped = by_method(results)
-    if name in ("table1", "table3"):
-        return _policy_table(name, grouped, initial_row(results), world)
+    if name in ("table1", "table3", "headline"):
+        return _policy_table(name, grouped, initial_cells(results), world, methods or TABLE_METHODS[name])
     if name == "table2":
-        return _rm_table(grouped, initial_row(results), world)
+        return _rm_table(grouped, initial_cells(results), world)
     if name == "related":
-        return _related_table(grouped, initial_row(results), world)
+        return _related_table(grouped, initial_cells(results), world)
     raise KeyError(f"unknown table {name!r}; known: table1, table2, table3")
 
 
 def _published_lookup(name: str) -> dict[str, list[dict[str, Any]]]:
     out: dict[str, list[dict[str, Any]]] = {}
+    if name not in PUBLISHED:
+        return out
     for row in load_published(name):
         out.setdefault(row["key"], []).append(row)
     return out
@@ -168,26 +229,29 @@ def _num(value) -> str:
     return f"{float(value):.1f}"
 
 
-def _policy_table(name: str, grouped: dict[str, list[CellResult]], init: dict[str, Any], world: bool) -> pd.DataFrame:
+def _policy_table(name: str, grouped: dict[str, list[CellResult]], init: list[CellResult], world: bool,
+                  methods: list[str]) -> pd.DataFrame:
     published = _published_lookup(name)
-    pub_cols = ["ae2_lc", "arena_hard"] if name == "table1" else ["ae2_lc"]
+    pub_cols = ["ae2_lc", "arena_hard"] if name == "table1" else ["ae2_lc"] if name in PUBLISHED else []
     measured = WORLD_POLICY if world else BENCH_POLICY
     records = []
-    first = "llama-3-8b-instruct" if name == "table1" else None
+    first = "llama-3-8b-instruct" if name in ("table1", "headline") else None
     if first:
-        row = {"method": "initial policy (pi_0)", **_pub_named(_published_cells(published.get(first, []), pub_cols))}
+        row = {"method": "initial policy (pi_0)",
+               **(_pub_named(_published_cells(published.get(first, []), pub_cols)) if pub_cols else {})}
         for key, title, scale in measured:
-            row[title] = fmt_mean_std([init.get(key)], scale) if init else "-"
-        row["seeds"] = "-"
+            row[title] = fmt_cells(init, key, scale, initial=True) if init else "-"
+        row[STOP_TITLE], row["seeds"] = "-", "-"
         records.append(row)
-    for method in TABLE_METHODS[name]:
+    for method in methods:
         cells = grouped.get(method)
         if cells is None:
             continue
-        row = {"method": method, **_pub_named(_published_cells(published.get(method, []), pub_cols))}
+        row = {"method": method,
+               **(_pub_named(_published_cells(published.get(method, []), pub_cols)) if pub_cols else {})}
         for key, title, scale in measured:
-            row[title] = fmt_mean_std([c.final.get(key) for c in cells], scale)
-        row["seeds"] = str(len(cells))
+            row[title] = fmt_cells(cells, key, scale)
+        row[STOP_TITLE], row["seeds"] = fmt_stop_rate(cells), str(len(cells))
         records.append(row)
     return pd.DataFrame.from_records(records)
 
@@ -200,14 +264,14 @@ def _pub_named(cells: dict[str, str]) -> dict[str, str]:
     return {PUB_TITLES.get(k, f"published {k}"): v for k, v in cells.items()}
 
 
-def _rm_table(grouped: dict[str, list[CellResult]], init: dict[str, Any], world: bool) -> pd.DataFrame:
+def _rm_table(grouped: dict[str, list[CellResult]], init: list[CellResult], world: bool) -> pd.DataFrame:
     published = _published_lookup("table2")
     measured = WORLD_RM if world else BENCH_RM
     records = []
     row = {"reward model": "initial RM (r_0)", **_pub_named(_published_cells(published.get("initial", []),
                                                                               ["average"]))}
     for key, title, scale in measured:
-        row[title] = fmt_mean_std([init.get(key)], scale) if init else "-"
+        row[title] = fmt_cells(init, key, scale, initial=True) if init else "-"
     row["seeds"] = "-"
     records.append(row)
     for method in TABLE_METHODS["table2"]:
@@ -217,7 +281,7 @@ def _rm_table(grouped: dict[str, list[CellResult]], init: dict[str, Any], world:
         row = {"reward model": f"RM after {method}",
                **_pub_named(_published_cells(published.get(method, []), ["average"]))}
         for key, title, scale in measured:
-            row[title] = fmt_mean_std([c.final.get(key) for c in cells], scale)
+            row[title] = fmt_cells(cells, key, scale)
         row["seeds"] = str(len(cells))
         records.append(row)
     if "gpt-4o" in published:
@@ -227,12 +291,12 @@ def _rm_table(grouped: dict[str, list[CellResult]], init: dict[str, Any], world:
     return pd.DataFrame.from_records(records).fillna("-")
 
 
-def _related_table(grouped: dict[str, list[CellResult]], init: dict[str, Any], world: bool) -> pd.DataFrame:
+def _related_table(grouped: dict[str, list[CellResult]], init: list[CellResult], world: bool) -> pd.DataFrame:
     published = _published_lookup("related")
     measured = WORLD_RELATED if world else BENCH_POLICY
     records = [{"method": "initial policy (pi_0)",
                 **_pub_named(_published_cells(published.get("sft", []), ["alpacafarm_win_rate"])),
-                **{title: fmt_mean_std([init.get(key)], scale) if init else "-" for key, title, scale in measured},
+                **{title: fmt_cells(init, key, scale, initial=True) if init else "-" for key, title, scale in measured},
                 "seeds": "-"}]
     for method in TABLE_METHODS["related"]:
         cells = grouped.get(method)
@@ -240,7 +304,7 @@ def _related_table(grouped: dict[str, list[CellResult]], init: dict[str, Any], w
             continue
         records.append({"method": method,
                         **_pub_named(_published_cells(published.get(method, []), ["alpacafarm_win_rate"])),
-                        **{title: fmt_mean_std([c.final.get(key) for c in cells], scale)
+                        **{title: fmt_cells(cells, key, scale)
                            for key, title, scale in measured},
                         "seeds": str(len(cells))})
     return pd.DataFrame.from_records(records)
@@ -256,35 +320,43 @@ CAPTIONS = {
               "trained by each method. Ours: {measured}.",
     "table2": "Table 2 (reward model). Published: RewardBench average (%). Ours: {measured}.",
     "table3": "Table 3 (ablation of Mutual-Taught). Published: AlpacaEval-2 LC (%). Ours: {measured}.",
+    "headline": "The headline comparison: Mutual-Taught against the same loop without the RM update, with "
+                "iterative DPO and the M-step's oracle and random controls, at the seeds `mt-repro headline` ran. "
+                "Ours: {measured}. paired.md holds the per-seed differences.",
     "related": "Related methods on the same budget (RLP-SPG, RLP-UML, SEAM-filtered vs randomly filtered iterative "
                "DPO). Published: AlpacaFarm simulated win rates from the RLP paper (another setup, not comparable "
                "cell for cell). Ours: {measured}; SEAM is the reconstructed weighted mode between the final policy "
                "and RM.",
 }
 MEASURED = {
-    ("world", "policy"): "the gold world's analogues, mean ± std over seeds: the final policy's gold win rate "
+    ("world", "policy"): "the gold world's analogues, mean and 95% interval over seeds (a bootstrap over seeds, then over evaluation prompts within a seed): the final policy's gold win rate "
                          "against pi_0 (ties count half) and its mean gold reward on the evaluation split. These are "
                          "not AlpacaEval or Arena-Hard numbers",
-    ("world", "rm"): "the gold world's analogues, mean ± std over seeds: the final RM's accuracy against gold on "
+    ("world", "rm"): "the gold world's analogues, mean and 95% interval over seeds (a bootstrap over seeds, then over evaluation prompts within a seed): the final RM's accuracy against gold on "
                      "the fixed right-vs-corrupted test set and on pairs of the final policy's own samples, and the "
                      "hacking gap (RM score rise minus gold rise from pi_0, in pi_0's standard deviations). These "
                      "are not RewardBench numbers",
     ("benchmarks", "policy"): "the same benchmarks, measured by mt-repro bench on each final policy",
     ("benchmarks", "rm"): "RewardBench, measured by mt-repro bench on each final RM",
+    ("none", "policy"): "nothing: the recipe's cells are not evaluated (set run.evaluation)",
+    ("none", "rm"): "nothing: the recipe's cells are not evaluated (set run.evaluation)",
 }
 
 
-def render_tables(names: list[str], results: list[CellResult], recipe: Recipe, out: Path) -> list[Path]:
-    """Write each table from the cells at hand; rows whose cells were not run are named in the caption."""
+def render_tables(names: list[str], results: list[CellResult], recipe: Recipe, out: Path,
+                  methods: list[str] | None = None) -> list[Path]:
+    """Write each table from the cells at hand; rows whose cells were not run are named in the caption.
+    ``methods`` replaces a table's registered rows (the headline's are the recipe's)."""
     written = []
     ran = {r.method for r in results}
     for name in names:
-        if not ran & set(TABLE_METHODS[name]):
+        rows = methods or TABLE_METHODS[name]
+        if not ran & set(rows):
             continue
-        df = build_table(name, results, recipe)
+        df = build_table(name, results, recipe, rows)
         kind = "rm" if name == "table2" else "policy"
         caption = CAPTIONS[name].format(measured=MEASURED[(recipe.evaluation, kind)])
-        missing = [m for m in TABLE_METHODS[name] if m not in ran]
+        missing = [m for m in rows if m not in ran]
         if missing:
             caption += f" Not run here: {', '.join(missing)} (`mt-repro tables` runs every row)."
         written += write_table(df, out / name, caption)

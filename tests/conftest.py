@@ -57,7 +57,7 @@ def world(world_cache):
 # A world with the tiny preset's shape but a fraction of its data and training: pi_0 and r_0 exist and are
 # better than random, which is all that end-to-end tests of the machinery need.
 SMALL_WORLD = ["world.train_prompts=240", "world.selection_prompts=20", "world.eval_prompts=30",
-               "world.rm_build_prompts=60", "world.rm_test_prompts=30", "world.sft_examples=4000",
+               "world.rm_build_prompts=200", "world.rm_test_prompts=30", "world.sft_examples=4000",
                "world.sft_steps=250", "world.rm_samples=4", "world.rm_epochs=2"]
 
 

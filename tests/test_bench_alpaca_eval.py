@@ -14,23 +14,15 @@ import numpy as np
 import pandas as pd
 import pytest
 import sklearn
+from bench_fixtures import FIRST, INSTRUCTIONS, SECOND
+from bench_fixtures import alpaca_rows as _rows
+from bench_fixtures import lc_fixture as _lc_fixture
 
 from bench import alpaca_eval as ae
 from bench.judges import CachedJudge, CallableJudge, JudgeRequest
+from bench.metrics import alpaca_eval as aem
 from bench.registry import BenchRequest
 from mt.records import InputError
-
-FIRST = "[{'model': 'model_1', 'rank': 1}, {'model': 'model_2', 'rank': 2}]"
-SECOND = "[{'model': 'model_1', 'rank': 2}, {'model': 'model_2', 'rank': 1}]"
-INSTRUCTIONS = ["add 5+7", "sort 3 1 2", "reverse abc", "name a color", "say hi", "count to 3", "spell cat",
-                "add 1+1"]
-
-
-def _rows(n: int = 6) -> list[dict[str, str]]:
-    refs = ["12", "1 2 3, sorted ascending as asked", "cba", "blue is a color that many people like", "hi",
-            "1 2 3 and that is all", "c-a-t", "2"]
-    return [{"instruction": INSTRUCTIONS[i], "output": refs[i], "generator": "gpt4_1106_preview",
-             "dataset": "fixture"} for i in range(n)]
 
 
 def _examples(n: int = 6) -> list[ae.Example]:
@@ -208,20 +200,6 @@ def test_weighted_annotator_matches_alpaca_eval_on_logprobs(tmp_path):
 # ------------------------------------------------------------------------------------------------ LC
 
 
-def _lc_fixture(folder: Path, n: int = 40, seed: int = 0) -> Path:
-    """df_gamed.csv and instruction_difficulty.csv with the columns alpaca_eval's GLM reads."""
-    rng = np.random.default_rng(seed)
-    difficulty = np.linspace(-2.0, 2.0, n)
-    gamed = pd.concat([pd.DataFrame({"model": model, "index": range(n), "instruction_difficulty": difficulty,
-                                     "preference": 1 / (1 + np.exp(-(shift - difficulty))),
-                                     "std_delta_len": rng.normal(shift, 0.3, n), "not_gamed_baseline": False})
-                       for model, shift in (("concise", -1.0), ("verbose", 1.0))], ignore_index=True)
-    folder.mkdir(parents=True, exist_ok=True)
-    gamed.to_csv(folder / "df_gamed.csv", index=False)
-    pd.Series(difficulty, name="instruction_difficulty").to_csv(folder / "instruction_difficulty.csv")
-    return folder
-
-
 def _annotations(n: int = 40, skip: tuple[int, ...] = (3, 17)) -> list[dict]:
     """Soft preferences that follow difficulty and length; some examples left out, as parse failures leave them."""
     rng = np.random.default_rng(1)
@@ -263,7 +241,7 @@ def test_lc_equals_alpaca_eval_own_function_on_fixture_files(tmp_path, monkeypat
     weights_existed = weights.exists()
 
     with sklearn.config_context(enable_metadata_routing=False):
-        scores, official, note = ae.score(annotations, ae.find_lc_files(str(folder)))
+        scores, official, note = aem.score(annotations, ae.find_lc_files(str(folder)))
         assert sklearn.get_config()["enable_metadata_routing"] is False  # the GLM's global switch stayed scoped
     expected = _official_lc(_frame_by_hand(annotations), folder, monkeypatch, "length_controlled_v1")
     assert official and "official" in note
@@ -280,7 +258,7 @@ def test_lc_equals_alpaca_eval_own_function_on_fixture_files(tmp_path, monkeypat
 def test_lc_refuses_examples_the_difficulty_file_does_not_cover(tmp_path):
     folder = _lc_fixture(tmp_path / "lc", n=30)
     with pytest.raises(InputError, match="no instruction difficulty for example index 30"):
-        ae.lc_win_rate(_annotations(), folder)
+        aem.lc_win_rate(_annotations(), folder)
 
 
 def test_without_lc_files_the_variant_is_labelled_not_official(tmp_path, monkeypatch):
@@ -289,13 +267,13 @@ def test_without_lc_files_the_variant_is_labelled_not_official(tmp_path, monkeyp
     with pytest.raises(InputError, match="no df_gamed.csv there"):
         ae.find_lc_files(str(tmp_path))
     annotations = _annotations()
-    scores, official, note = ae.score(annotations, None)
+    scores, official, note = aem.score(annotations, None)
     assert official is False and "lc_win_rate" not in scores and "NOT the official" in note
     # The same minimal GLM run by alpaca_eval on the fixture: its difficulty column is indeed unused.
     expected = _official_lc(_frame_by_hand(annotations), _lc_fixture(tmp_path / "lc"), monkeypatch,
                             "length_controlled_minimal")
     assert scores["lc_win_rate_no_difficulty"] == pytest.approx(expected["length_controlled_winrate"], abs=1e-12)
-    assert ae.score(annotations[:4], None)[0]["lc_win_rate_no_difficulty"] is None  # fewer rows than CV folds
+    assert aem.score(annotations[:4], None)[0]["lc_win_rate_no_difficulty"] is None  # fewer rows than CV folds
 
 
 # ------------------------------------------------------------------------------------------------ end to end
@@ -332,8 +310,8 @@ def test_end_to_end_tiny_policy_then_cache_only(tiny_models, tmp_path, monkeypat
     board = {row["model"]: row for row in first["leaderboard"]}
     assert board["Meta-Llama-3-8B-Instruct"]["lc_win_rate"] == pytest.approx(22.92, abs=0.005)
     assert "alpaca_eval" in board["Meta-Llama-3-8B-Instruct"]["source"]
-    assert board["Mutual-Taught"]["lc_win_rate"] == 54.1 and "Table 1" in board["Mutual-Taught"]["source"]
     assert board["tiny-policy (this run)"]["source"] == "this run"
+    assert "Mutual-Taught" not in board  # the paper's rows are the CLI's to add
 
     second_judge = CallableJudge(lambda r: pytest.fail("the second run must be answered from the cache"))
     second = ae.run(request(second_judge))

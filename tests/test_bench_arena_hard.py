@@ -14,15 +14,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from bench_fixtures import SYSTEM, TEMPLATE_V2
+from bench_fixtures import arena_repo as _write_repo
+from bench_fixtures import arena_verdict as _scripted
 
 from bench import arena_hard as ah
 from bench.judges import CallableJudge, JudgeRequest
-from bench.registry import BENCHMARKS, BenchRequest
+from bench.metrics import arena_hard as ahm
+from bench.registry import BENCHMARKS, BenchRequest, get
+from mt.config import ConfigError
 from mt.records import InputError
 
-SYSTEM = "Judge two answers. End with a verdict such as [[A>B]]."
-TEMPLATE_V2 = "Q: {QUESTION}\n[A] {ANSWER_A}\n[B] {ANSWER_B}"
-TEMPLATE_V1 = "Q: {question_1}\n[A] {answer_1}\n[B] {answer_2}"
 LABELS = ["A>>B", "A>B", "A=B", "B>A", "B>>A"]
 
 
@@ -56,16 +58,16 @@ def _by_hand(records):
 def test_v01_bradley_terry_score_is_the_weighted_win_rate():
     records = _synthetic()
     wins, ties, games = _by_hand(records)
-    battles, drops = ah.battles_v01(records)
+    battles, drops = ahm.battles_v01(records)
     assert len(battles) == games and not drops
-    scores = ah.score_v01([b["outcome"] for b in battles])
+    scores = ahm.score_v01([b["outcome"] for b in battles])
     assert scores["score"] == pytest.approx(100 * (wins + ties / 2) / games, abs=1e-5)
     assert scores["elo"] == pytest.approx(1000 + 400 * math.log10((wins + ties / 2) / (games - wins - ties / 2)),
                                           abs=1e-3)
 
 
 def test_v01_ci_matches_an_independent_bootstrap_with_pandas_rows_and_seed_42():
-    outcomes = [b["outcome"] for b in ah.battles_v01(_synthetic())[0]]
+    outcomes = [b["outcome"] for b in ahm.battles_v01(_synthetic())[0]]
     np.random.seed(42)  # the official module seeds numpy's global state and samples rows with pandas
     frame = pd.DataFrame({"outcome": outcomes})
     elos = []
@@ -73,25 +75,25 @@ def test_v01_ci_matches_an_independent_bootstrap_with_pandas_rows_and_seed_42():
         p = frame.sample(frac=1.0, replace=True)["outcome"].mean()
         elos.append(1000 + 400 * math.log10(p / (1 - p)))
     low, high = (100 / (1 + 10 ** ((1000 - np.percentile(elos, q)) / 400)) for q in (2.5, 97.5))
-    scores = ah.score_v01(outcomes)
+    scores = ahm.score_v01(outcomes)
     assert scores["ci_low"] == pytest.approx(low, abs=1e-4)
     assert scores["ci_high"] == pytest.approx(high, abs=1e-4)
     assert scores["ci_low"] < scores["score"] < scores["ci_high"]
 
 
 def test_v01_sweep_scores_100_without_crashing():
-    scores = ah.score_v01([1.0] * 9)
+    scores = ahm.score_v01([1.0] * 9)
     assert scores["score"] == 100.0 and scores["ci_low"] == 100.0
 
 
 def test_v20_score_is_the_mean_of_bootstrap_means():
     records = _synthetic(seed=5)
-    battles, _ = ah.battles_v20(records)
+    battles, _ = ahm.battles_v20(records)
     outcomes = [b["outcome"] for b in battles]
     np.random.seed(42)
     frame = pd.DataFrame({"model": "m", "scores": outcomes})
     means = [frame.groupby("model").sample(frac=1.0, replace=True)["scores"].mean() for _ in range(100)]
-    scores = ah.score_v20(outcomes)
+    scores = ahm.score_v20(outcomes)
     assert scores["score"] == pytest.approx(100 * np.mean(means))
     assert scores["ci_low"] == pytest.approx(100 * np.quantile(means, 0.05))
     assert scores["ci_high"] == pytest.approx(100 * np.quantile(means, 0.95))
@@ -100,9 +102,9 @@ def test_v20_score_is_the_mean_of_bootstrap_means():
 
 
 def test_v20_battle_order_puts_game_two_first():
-    battles, _ = ah.battles_v20([_record("q", "A>>B", "B>A")])
+    battles, _ = ahm.battles_v20([_record("q", "A>>B", "B>A")])
     assert [b["outcome"] for b in battles] == [0.0, 0.0, 0.0, 0.0]
-    battles, _ = ah.battles_v20([_record("q", "A=B", "A>>B")])
+    battles, _ = ahm.battles_v20([_record("q", "A=B", "A>>B")])
     assert [b["outcome"] for b in battles] == [1.0, 1.0, 1.0, 0.5]
 
 
@@ -112,7 +114,7 @@ def test_style_features_by_hand():
     other = {"token_len": 10, "header_count": {}, "list_count": {}, "bold_count": {}}
     raw_len = [(30 - 10) / 40, 0.0]
     header = [(2 / 31 - 0) / (2 / 31 + 1), 0.0]
-    feats = ah.style_features([model, other], [base, other])
+    feats = ahm.style_features([model, other], [base, other])
     for col, raw in ((0, raw_len), (1, header)):
         z = (np.array(raw) - np.mean(raw)) / np.std(raw, ddof=1)
         assert feats[:, col] == pytest.approx(z)
@@ -120,10 +122,10 @@ def test_style_features_by_hand():
 
 def test_style_control_without_style_differences_is_plain_bradley_terry():
     """With no feature varying, the model's BT win probability on each bootstrap is that bootstrap's mean."""
-    outcomes = [b["outcome"] for b in ah.battles_v20(_synthetic(30, seed=7))[0]]
+    outcomes = [b["outcome"] for b in ahm.battles_v20(_synthetic(30, seed=7))[0]]
     meta = [{"token_len": 5, "header_count": {}, "list_count": {}, "bold_count": {}}] * len(outcomes)
-    sc = ah.score_style_control(outcomes, ah.style_features(meta, meta), "both", rounds=20)
-    means = np.asarray(outcomes)[ah.bootstrap_indices(len(outcomes), 20, 42)].mean(axis=1)
+    sc = ahm.score_style_control(outcomes, ahm.style_features(meta, meta), "both", rounds=20)
+    means = np.asarray(outcomes)[ahm.bootstrap_indices(len(outcomes), 20, 42)].mean(axis=1)
     assert sc["score"] == pytest.approx(100 * np.quantile(means, 0.5), abs=0.05)
     assert sc["ci_low"] == pytest.approx(100 * np.quantile(means, 0.05), abs=0.05)
 
@@ -134,7 +136,7 @@ def test_style_control_moves_the_score_when_length_explains_the_wins():
     outcomes = np.where(longer, rng.random(300) < 0.85, rng.random(300) < 0.35).astype(float)
     meta_m = [{"token_len": 200 if x else 50, "header_count": {}, "list_count": {}, "bold_count": {}} for x in longer]
     meta_b = [{"token_len": 100, "header_count": {}, "list_count": {}, "bold_count": {}}] * 300
-    sc = ah.score_style_control(outcomes, ah.style_features(meta_m, meta_b), "length", rounds=8)
+    sc = ahm.score_style_control(outcomes, ahm.style_features(meta_m, meta_b), "length", rounds=8)
     assert sc["style_coefs"]["length"] > 0.5
     assert abs(sc["score"] - 100 * outcomes.mean()) > 1.0
 
@@ -186,8 +188,8 @@ def test_malformed_v01_verdicts_are_counted_with_one_follow_up_and_per_game_drop
     assert [g["score"] for g in games[1]] == ["B>>A", "A=B"]  # the follow-up's label, parsed on both turns
     assert games[1][0]["judgment"] == "\nthinking...\nfine: [[B>>A]]"
     records = [{"uid": f"q{i}", "category": "hard_prompt", "games": g} for i, g in enumerate(games)]
-    battles, drops = ah.battles_v01(records)
-    report = ah.parse_report(records, "v0.1", drops, extra)
+    battles, drops = ahm.battles_v01(records)
+    report = ahm.parse_report(records, "v0.1", drops, extra)
     assert report["unparseable"] == 4 and report["conflicting_labels"] == 1 and report["unknown_label"] == 1
     assert report["missing_label"] == 2 and drops["dropped_games"] == 4
     assert len(battles) == 1 + 1 + 3 + 1  # q0 both games; q1 game 1 strong (x3) and game 2
@@ -200,8 +202,8 @@ def test_malformed_v20_verdicts_drop_the_whole_question():
     games, extra = ah.judge_games(judge, _config("v2.0"), "v2.0", _items(3), ah.QUIET)
     assert judge.calls == 6 and extra["followups"] == 0
     records = [{"uid": f"q{i}", "category": "hard_prompt", "games": g} for i, g in enumerate(games)]
-    battles, drops = ah.battles_v20(records)
-    report = ah.parse_report(records, "v2.0", drops, extra)
+    battles, drops = ahm.battles_v20(records)
+    report = ahm.parse_report(records, "v2.0", drops, extra)
     assert drops["dropped_questions"] == 2 and report["unparseable"] == 2
     assert [b["uid"] for b in battles] == ["q0", "q0"] and [b["outcome"] for b in battles] == [1.0, 0.0]
 
@@ -254,13 +256,17 @@ def test_scores_a_judgment_file_made_by_the_official_tool(tmp_path):
     outcomes = [1, 0] + [1, 1, 1, 1] + [1, 1, 1, 1] + [0, 0, 0, 0]
     assert result["n_questions"] == 5 and result["parse"]["dropped_questions"] == 1
     assert result["scores"]["battles"] == len(outcomes)
-    assert result["scores"]["score"] == pytest.approx(ah.score_v20(outcomes)["score"])
+    assert result["scores"]["score"] == pytest.approx(ahm.score_v20(outcomes)["score"])
     assert json.loads(Path(result["path"]).read_text())["scores"]["score"] == result["scores"]["score"]
 
 
 def test_unknown_option_and_missing_v01_data_say_what_to_do(tmp_path):
-    with pytest.raises(InputError, match="unknown --option 'colour'"):
-        ah.Options.parse({"colour": "red"})
+    with pytest.raises(ConfigError, match="unknown --option 'colour'"):
+        get("arena-hard").parse_options({"colour": "red"})
+    with pytest.raises(ConfigError, match="--option style_control='fancy': expected one of none, length"):
+        get("arena-hard").parse_options({"style_control": "fancy"})
+    with pytest.raises(ConfigError, match="--option rounds=0: expected >= 1"):
+        get("arena-hard").parse_options({"rounds": "0"})
     with pytest.raises(InputError, match="no package ships"):
         ah.locate_data(None, "v0.1")
     with pytest.raises(InputError, match="judge_config"):
@@ -268,59 +274,6 @@ def test_unknown_option_and_missing_v01_data_say_what_to_do(tmp_path):
 
 
 # ---------------------------------------------------------------------------------------------- end to end
-
-
-def _write_repo(root: Path, version: str, n: int = 4) -> Path:
-    """A tiny copy of arena-hard-auto's layout with our own questions, baseline answers and judge config."""
-    bench = root / "data" / f"arena-hard-{version}"
-    (bench / "model_answer").mkdir(parents=True)
-    (root / "config").mkdir()
-    prompts = ["add 2+3", "sort 3 1 2", "reverse abc", "say hi", "add 1+1"][:n]
-    if version == "v2.0":
-        questions = [{"uid": f"u{i}", "category": "hard_prompt", "subcategory": "coding", "prompt": p}
-                     for i, p in enumerate(prompts)]
-        answers = [ah.answer_row("new", ah.Question(q["uid"], q["category"], q["prompt"]), "o3-mini-2025-01-31",
-                                 f"BASELINE {i}", {"token_len": 3} | ah.count_markdown(f"BASELINE {i}"), {})
-                   for i, q in enumerate(questions)]
-        baseline = "o3-mini-2025-01-31"
-        config = {"judge_model": "fixture", "bench_name": "arena-hard-v2.0", "temperature": 0.0, "max_tokens": 64,
-                  "regex_patterns": [r"\[\[([AB<>=]+)\]\]", r"\[([AB<>=]+)\]"], "prompt_template": TEMPLATE_V2}
-        (root / "utils").mkdir()
-        (root / "utils" / "judge_utils.py").write_text(
-            f"PROMPT = {SYSTEM!r}\nJUDGE_SETTINGS = {{'hard_prompt': {{'baseline': {baseline!r}, "
-            "'system_prompt': PROMPT}}\n")
-        name = "arena-hard-v2.0.yaml"
-    else:
-        questions = [{"question_id": f"q{i}", "category": "arena-hard-v0.1", "cluster": "c",
-                      "turns": [{"content": p}]} for i, p in enumerate(prompts)]
-        answers = [{"question_id": q["question_id"], "answer_id": "x", "model_id": "gpt-4-0314",
-                    "choices": [{"index": 0, "turns": [{"content": f"BASELINE {i}", "token_len": 2}]}], "tstamp": 0}
-                   for i, q in enumerate(questions)]
-        baseline = "gpt-4-0314"
-        config = {"name": "fixture", "bench_name": "arena-hard-v0.1", "judge_model": "fixture",
-                  "baseline_model": baseline, "temperature": 0, "max_tokens": 64,
-                  "regex_pattern": r"\[\[([AB<>=]+)\]\]", "number_of_judgment_attempts": 2,
-                  "system_prompt": SYSTEM, "prompt_template": [TEMPLATE_V1]}
-        name = "judge_config.yaml"
-    (bench / "question.jsonl").write_text("".join(json.dumps(q) + "\n" for q in questions))
-    (bench / "model_answer" / f"{baseline}.jsonl").write_text("".join(json.dumps(a) + "\n" for a in answers))
-    import yaml
-
-    (root / "config" / name).write_text(yaml.safe_dump(config))
-    return root
-
-
-def _scripted(request: JudgeRequest) -> str:
-    """Baseline wins questions about adding, the model wins the rest; one first turn gives no label."""
-    question, a = request.field("question"), request.field("answer_a")
-    if request.messages[-1][1] == ah.FOLLOWUP:
-        return "[[A=B]]"
-    if question == "reverse abc":
-        return "I cannot decide yet."
-    baseline_first = a.startswith("BASELINE")
-    if question.startswith("add"):
-        return "verdict: [[A>>B]]" if baseline_first else "[[B>>A]]"
-    return "[[B>A]]" if baseline_first else "[[A>B]]"
 
 
 @pytest.mark.parametrize("version", ["v2.0", "v0.1"])
@@ -340,7 +293,7 @@ def test_end_to_end_with_a_tiny_policy_and_the_cache_on_rerun(tmp_path, tiny_mod
     if version == "v2.0":
         # add: 3 + 3 losses; sort, say hi: 1 + 1 wins each; reverse: both games null -> question dropped
         assert calls == 8 and result["parse"]["dropped_questions"] == 1
-        assert result["scores"]["score"] == pytest.approx(ah.score_v20([0] * 6 + [1] * 4)["score"])
+        assert result["scores"]["score"] == pytest.approx(ahm.score_v20([0] * 6 + [1] * 4)["score"])
     else:
         # reverse: no label twice -> one follow-up each, answered A=B (a tie in both games)
         assert calls == 10 and result["parse"]["followups"] == 2 and result["parse"]["unparseable"] == 0
@@ -349,9 +302,8 @@ def test_end_to_end_with_a_tiny_policy_and_the_cache_on_rerun(tmp_path, tiny_mod
     assert len(judged) == 4 and all(len(r["games"]) == 2 for r in judged)
     answers = ah.load_answers(Path(result["answers"]))
     assert len(answers) == 4 and all(a["metadata"]["token_len"] >= 0 for a in answers.values())
-    sources = {row["source"] for row in result["leaderboard"]}
-    assert "this run" in sources and any("table1.csv (S1)" in s for s in sources)
-    assert any(row["model"] == "Llama-3-8B-Instruct" and row["score"] == 20.6 for row in result["leaderboard"])
+    # This run and the baseline (50 by definition); the paper's rows are the CLI's to add.
+    assert {row["source"] for row in result["leaderboard"]} == {"this run", "the baseline (50 by definition)"}
 
     again = ah.run(request(), ah.QUIET)
     assert judge.calls == calls  # every verdict came from the cache
@@ -368,4 +320,4 @@ def test_style_control_end_to_end_from_the_written_answers(tmp_path, tiny_models
                                  max_new_tokens=6, options={"token_counter": "policy", "style_control": "both",
                                                             "rounds": "10"}), ah.QUIET)
     sc = result["scores"]["style_controlled"]
-    assert sc["rounds"] == 10 and 0 <= sc["score"] <= 100 and set(sc["style_coefs"]) == set(ah.STYLE_FEATURES)
+    assert sc["rounds"] == 10 and 0 <= sc["score"] <= 100 and set(sc["style_coefs"]) == set(ahm.STYLE_FEATURES)

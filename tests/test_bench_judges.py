@@ -1,20 +1,13 @@
-"""Judges over a real loopback HTTP server, the on-disk cache, CLI specs and a tiny local judge.
-
-The server speaks the chat-completions protocol and answers by script: the reply depends on the
-request's content, some contents fail first (503, 429) or always (400, 503), and it counts
-requests, in-flight requests and the Authorization headers it saw.
-"""
+"""Judges over a real loopback HTTP server (tests/judge_server.py), the on-disk cache, CLI specs and a tiny
+local judge."""
 
 from __future__ import annotations
 
 import json
 import logging
-import threading
-import time
-from collections import Counter
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from judge_server import KEY, ScriptedServer
 
 from bench.judges import (
     JUDGES,
@@ -26,108 +19,15 @@ from bench.judges import (
     TransformersJudge,
     load_judge,
 )
+from mt.errors import UserError
 from mt.records import InputError
-
-KEY = "sk-test-0123456789-secret"
-
-
-class ScriptedServer:
-    """A chat-completions endpoint on 127.0.0.1 whose answers follow the user message.
-
-    A wrong key gets a 401 that echoes it back, as a careless server might.
-
-    ``flaky-503 ...`` / ``flaky-429 ...``: the first attempt fails (429 with Retry-After: 0.3);
-    ``down ...``: always 503; ``bad ...``: 400; ``slow ...``: waits 0.15 s; anything else
-    answers at once. The reply is ``ANSWER:`` + the upper-cased message.
-    """
-
-    def __init__(self, key: str | None = KEY):
-        self.key = key
-        self.lock = threading.Lock()
-        self.requests = 0
-        self.seen: Counter[str] = Counter()
-        self.times: dict[str, list[float]] = {}
-        self.auth: list[str | None] = []
-        self.bodies: list[dict] = []
-        self.in_flight = 0
-        self.max_in_flight = 0
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.httpd.daemon_threads = True
-        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-
-    def reply(self, body: dict) -> tuple[int, dict, dict]:
-        text = body["messages"][-1]["content"]
-        with self.lock:
-            self.seen[text] += 1
-            attempt = self.seen[text]
-            self.times.setdefault(text, []).append(time.monotonic())
-        if text.startswith("slow"):
-            time.sleep(0.15)
-        if text.startswith("flaky-503") and attempt == 1 or text.startswith("down"):
-            return 503, {}, {"error": {"message": "overloaded"}}
-        if text.startswith("flaky-429") and attempt == 1:
-            return 429, {"Retry-After": "0.3"}, {"error": {"message": "rate limited"}}
-        if text.startswith("bad"):
-            return 400, {}, {"error": {"message": f"max_tokens too large for {body['model']}"}}
-        choice = {"index": 0, "message": {"role": "assistant", "content": "ANSWER:" + text.upper()},
-                  "finish_reason": "stop"}
-        if body.get("logprobs"):
-            tops = [{"token": "m", "logprob": -0.1}, {"token": "M", "logprob": -2.5}][: body["top_logprobs"]]
-            choice["logprobs"] = {"content": [{"token": "m", "logprob": -0.1, "top_logprobs": tops}]}
-        return 200, {}, {"object": "chat.completion", "model": body["model"], "choices": [choice]}
-
-    def _handler(self):
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            timeout = 5
-
-            def do_POST(self):
-                with server.lock:
-                    server.requests += 1
-                    server.in_flight += 1
-                    server.max_in_flight = max(server.max_in_flight, server.in_flight)
-                    server.auth.append(self.headers.get("Authorization"))
-                try:
-                    body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                    with server.lock:
-                        server.bodies.append(body)
-                    if self.path != "/v1/chat/completions":
-                        status, headers, payload = 404, {}, {"error": {"message": "no such route"}}
-                    elif server.key and self.headers.get("Authorization") != f"Bearer {server.key}":
-                        presented = self.headers.get("Authorization", "").removeprefix("Bearer ")
-                        status, headers, payload = 401, {}, {"error": {"message": f"invalid api key {presented}"}}
-                    else:
-                        status, headers, payload = server.reply(body)
-                    data = json.dumps(payload).encode()
-                    self.send_response(status)
-                    for name, value in {"Content-Type": "application/json", **headers}.items():
-                        self.send_header(name, value)
-                    self.send_header("Content-Length", str(len(data)))
-                    self.end_headers()
-                    self.wfile.write(data)
-                finally:
-                    with server.lock:
-                        server.in_flight -= 1
-
-            def log_message(self, *args):
-                pass
-
-        return Handler
 
 
 @pytest.fixture
 def server():
-    s = ScriptedServer()
-    s.thread.start()
+    s = ScriptedServer().start()
     yield s
-    s.httpd.shutdown()
-    s.httpd.server_close()
-    s.thread.join(timeout=5)
+    s.stop()
 
 
 @pytest.fixture
@@ -199,6 +99,13 @@ def test_400_and_404_fail_at_once_with_what_to_check(server, keyed):
     with pytest.raises(JudgeError, match="check the base URL"):
         wrong_root.complete([req("a")])
     assert server.requests == 2
+
+
+def test_no_request_is_sent_after_a_failure(server, keyed):
+    judge = judge_for(server, keyed, max_concurrency=1)
+    with pytest.raises(JudgeError, match="max_tokens too large"):
+        judge.complete([req("a"), req("bad b"), req("c"), req("d"), req("e")])
+    assert server.requests == 2 and server.seen["c"] == 0  # the queued requests were never sent
 
 
 def test_connection_errors_are_retried_then_reported(keyed):
@@ -292,7 +199,7 @@ def test_cache_works_with_a_judge_that_has_complete_only(tmp_path):
     assert CachedJudge(Plain(), tmp_path / "p.jsonl").complete([req("y")]) == ["y"]
 
 
-def test_load_judge_specs(monkeypatch):
+def test_load_judge_specs(monkeypatch, tiny_models):
     monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
     default = load_judge("openai:gpt-4o-mini", base_url=None, api_key_env="K", max_concurrency=2)
     assert isinstance(default, OpenAIJudge)
@@ -305,9 +212,19 @@ def test_load_judge_specs(monkeypatch):
     assert (local.model, local.base_url) == ("meta-llama/Llama-3-8B", "http://127.0.0.1:8000/v1")
     assert load_judge("openai:ft:gpt-4o-mini:org::abc").model == "ft:gpt-4o-mini:org::abc"
     assert load_judge("openai:m@https://u:p@proxy.example/v1").base_url == "https://u:p@proxy.example/v1"
-    local_judge = load_judge("transformers:/models/judge", base_url=None, api_key_env="K", max_concurrency=8)
-    assert isinstance(local_judge, TransformersJudge) and local_judge.path == "/models/judge"
+    policy, reward = tiny_models
+    local_judge = load_judge(f"transformers:{policy}", base_url=None, api_key_env="K", max_concurrency=8)
+    assert isinstance(local_judge, TransformersJudge) and local_judge.path == str(policy)
     assert not local_judge.loaded
+    with pytest.raises(InputError, match="hub is offline"):  # the suite runs with HF_HUB_OFFLINE=1
+        load_judge("transformers:org/judge-model")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    assert load_judge("transformers:org/judge-model").path == "org/judge-model"  # a hub id, loaded when asked
+    # A local judge is checked on disk when it is named, long before anything would load it.
+    with pytest.raises(InputError, match="no such folder"):
+        load_judge("transformers:/models/judge")
+    with pytest.raises(InputError, match="not a causal LM"):
+        load_judge(f"transformers:{reward}")
     for bad in ("gpt-4o", "openai:", "vllm:x", ":m", "openai:@http://127.0.0.1:8000/v1"):
         with pytest.raises(InputError, match="openai:MODEL@http"):
             load_judge(bad)
@@ -316,6 +233,41 @@ def test_load_judge_specs(monkeypatch):
     with pytest.raises(InputError, match="expected http"):
         load_judge("openai:m", base_url="127.0.0.1:8000/v1")
     assert {"callable", "openai", "transformers"} <= set(JUDGES.names())
+    with pytest.raises(InputError, match="unknown judge 'vllm'; known: callable, openai, transformers"):
+        load_judge("vllm:x")
+    with pytest.raises(InputError, match="built in Python"):
+        load_judge("callable:my_module.fn")
+
+
+def test_usage_tokens_time_and_cost_per_cached_run(server, keyed, tmp_path):
+    requests = [req("a"), req("bb"), req("a"), req("ccc")]
+    first = CachedJudge(judge_for(server, keyed), tmp_path / "c.jsonl")
+    first.complete(requests)
+    prices = {"prompt": 0.5, "completion": 2.0}
+    stats = first.stats(prices)
+    assert stats["judge_calls"] == 3 and stats["cache_hits"] == 1  # the duplicate "a" is asked once
+    # Tokens are the server's own usage counts, summed; the cost follows from the prices per 1,000.
+    assert (stats["prompt_tokens"], stats["completion_tokens"]) == (server.prompt_tokens, server.completion_tokens)
+    assert stats["prompt_tokens"] > 0 and stats["seconds"] > 0
+    assert stats["estimated_cost"] == pytest.approx(
+        (server.prompt_tokens * 0.5 + server.completion_tokens * 2.0) / 1000)
+    again = CachedJudge(judge_for(server, keyed), tmp_path / "c.jsonl")
+    again.complete(requests)
+    stats = again.stats(prices)
+    assert (stats["judge_calls"], stats["cache_hits"], stats["prompt_tokens"], stats["estimated_cost"]) == (0, 4, 0, 0)
+    assert CachedJudge(CallableJudge(lambda r: "x"), tmp_path / "d.jsonl").stats()["prompt_tokens"] is None
+
+
+def test_judge_errors_are_user_errors_and_bad_bodies_are_judge_errors(keyed):
+    assert issubclass(JudgeError, UserError)
+    for body in (b"not json at all", b"[]", {"choices": []}, {"choices": [{"message": None}]}):
+        answers = ScriptedServer(key=None).start()
+        answers.reply = lambda _, body=body: (200, {}, body)  # noqa: B023
+        try:
+            with pytest.raises(JudgeError, match="not a chat completion"):
+                OpenAIJudge("m", base_url=answers.url, api_key_env=keyed).complete([req("a")])
+        finally:
+            answers.stop()
 
 
 def test_identity_has_no_credentials_from_the_url():

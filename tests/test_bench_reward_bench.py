@@ -8,10 +8,13 @@ import json
 import math
 
 import pytest
+from bench_fixtures import PAIRS, v1_rows, write_jsonl
 from rich.console import Console
 
 from bench import reward_bench as rb
-from bench.registry import BENCHMARKS, BenchRequest
+from bench.metrics import reward_bench as rbm
+from bench.registry import BenchRequest, get
+from mt.config import ConfigError
 from mt.progress import QUIET, Reporter
 from mt.records import InputError
 from mt.reward import TransformersRewardScorer, encode_conversations
@@ -42,13 +45,13 @@ def all_subsets(value: float) -> dict[str, float]:
 # ---------------------------------------------------------------- facts and arithmetic
 
 def test_facts_match_the_official_definition():
-    assert rb.SECTIONS == {sec: list(subs) for sec, subs in OFFICIAL.items()}
-    assert rb.WEIGHTS == {s: n for subs in OFFICIAL.values() for s, n in subs.items()}
-    totals = {sec: sum(rb.WEIGHTS[s] for s in subs) for sec, subs in rb.SECTIONS.items()}
+    assert rbm.SECTIONS == {sec: list(subs) for sec, subs in OFFICIAL.items()}
+    assert rbm.WEIGHTS == {s: n for subs in OFFICIAL.values() for s, n in subs.items()}
+    totals = {sec: sum(rbm.WEIGHTS[s] for s in subs) for sec, subs in rbm.SECTIONS.items()}
     assert totals == {"Chat": 358, "Chat Hard": 456, "Safety": 740, "Reasoning": 1968}
-    assert rb.EXPECTED_PAIRS["math-prm"] == 447 and rb.WEIGHTS["math-prm"] == 6 * 164
-    assert sum(rb.EXPECTED_PAIRS.values()) == 2985  # the filtered split's size
-    assert rb.V2_SUBSETS == ["Factuality", "Precise IF", "Math", "Safety", "Focus", "Ties"]
+    assert rbm.EXPECTED_PAIRS["math-prm"] == 447 and rbm.WEIGHTS["math-prm"] == 6 * 164
+    assert sum(rbm.EXPECTED_PAIRS.values()) == 2985  # the filtered split's size
+    assert rbm.V2_SUBSETS == ["Factuality", "Precise IF", "Math", "Safety", "Focus", "Ties"]
 
 
 def test_sections_and_overall_hand_computed():
@@ -57,7 +60,7 @@ def test_sections_and_overall_hand_computed():
     acc |= {s: 0.0 for s in OFFICIAL["Chat Hard"]} | {"llmbar-natural": 1.0}
     acc |= {s: 0.8 for s in OFFICIAL["Safety"]}
     acc["math-prm"] = 0.5  # math weighs as much as all six code subsets together
-    scores = rb.v1_scores({s: {"n": rb.EXPECTED_PAIRS[s], "accuracy": a} for s, a in acc.items()})
+    scores = rbm.v1_scores({s: {"n": rbm.EXPECTED_PAIRS[s], "accuracy": a} for s, a in acc.items()})
     expected = {"Chat": (358 - 47.5) / 358, "Chat Hard": 100 / 456, "Safety": 0.8, "Reasoning": 0.75}
     assert scores["sections"] == pytest.approx(expected, abs=1e-12)
     assert scores["overall"] == pytest.approx(sum(expected.values()) / 4, abs=1e-12)
@@ -70,23 +73,23 @@ def test_sections_equal_the_direct_formula(seed):
 
     rng = random.Random(seed)
     acc = {s: rng.random() for s in all_subsets(0)}
-    ours = rb.section_scores(acc)
+    ours = rbm.section_scores(acc)
     assert ours == pytest.approx(official_sections(acc), abs=1e-12)
     naive = {sec: sum(acc[s] for s in subs) / len(subs) for sec, subs in OFFICIAL.items()}
     assert ours["Reasoning"] != pytest.approx(naive["Reasoning"])  # the weights matter
 
 
 def test_ties_count_wrong():
-    assert rb.pair_correct(1.0, 0.5) and not rb.pair_correct(0.5, 0.5) and not rb.pair_correct(0.4, 0.5)
-    records = [{"subset": "hep-go", "correct": rb.pair_correct(c, r)} for c, r in [(2, 1), (1, 1), (0, 1), (3, 3)]]
-    assert rb.subset_accuracy(records) == {"hep-go": {"n": 4, "correct": 1.0, "accuracy": 0.25}}
+    assert rbm.pair_correct(1.0, 0.5) and not rbm.pair_correct(0.5, 0.5) and not rbm.pair_correct(0.4, 0.5)
+    records = [{"subset": "hep-go", "correct": rbm.pair_correct(c, r)} for c, r in [(2, 1), (1, 1), (0, 1), (3, 3)]]
+    assert rbm.subset_accuracy(records) == {"hep-go": {"n": 4, "correct": 1.0, "accuracy": 0.25}}
 
 
 def test_missing_subsets_make_a_labelled_partial_result():
     acc = {s: 1.0 for s in OFFICIAL["Chat"]} | {"mt-bench-hard": 0.0, "math-prm": 0.5}
-    per_subset = {s: {"n": rb.EXPECTED_PAIRS[s], "accuracy": a} for s, a in acc.items()}
+    per_subset = {s: {"n": rbm.EXPECTED_PAIRS[s], "accuracy": a} for s, a in acc.items()}
     per_subset["math-prm"]["n"] = 10  # a --limit cut through math-prm
-    scores = rb.v1_scores(per_subset)
+    scores = rbm.v1_scores(per_subset)
     assert scores["partial"]
     assert scores["sections"] == {"Chat": 1.0, "Chat Hard": 0.0, "Safety": None, "Reasoning": 0.5}
     assert scores["overall_over"] == ["Chat", "Chat Hard", "Reasoning"]
@@ -94,21 +97,21 @@ def test_missing_subsets_make_a_labelled_partial_result():
     assert set(scores["missing_subsets"]) == set(OFFICIAL["Safety"]) | set(OFFICIAL["Chat Hard"]) \
         - {"mt-bench-hard"} | set(OFFICIAL["Reasoning"]) - {"math-prm"}
     assert scores["incomplete_subsets"] == {"math-prm": {"n": 10, "expected": 447}}
-    complete = {s: {"n": rb.EXPECTED_PAIRS[s], "accuracy": 1.0} for s in all_subsets(0)}
-    assert not rb.v1_scores(complete)["partial"]
+    complete = {s: {"n": rbm.EXPECTED_PAIRS[s], "accuracy": 1.0} for s in all_subsets(0)}
+    assert not rbm.v1_scores(complete)["partial"]
     complete["hep-rust"]["n"] = 163  # every subset present, one cut short: still partial
-    assert rb.v1_scores(complete)["partial"]
+    assert rbm.v1_scores(complete)["partial"]
 
 
 def test_subsets_outside_the_sections_are_reported_not_scored():
-    scores = rb.v1_scores({"alpacaeval-easy": {"n": 100, "accuracy": 1.0}, "shp": {"n": 5, "accuracy": 0.0}})
+    scores = rbm.v1_scores({"alpacaeval-easy": {"n": 100, "accuracy": 1.0}, "shp": {"n": 5, "accuracy": 0.0}})
     assert scores["unscored_subsets"] == ["shp"] and scores["sections"]["Chat"] == 1.0
 
 
 def test_best_of_n_credit():
-    assert rb.best_of_n_credit([3.0, 1.0, 2.0, 0.0]) == 1.0
-    assert rb.best_of_n_credit([3.0, 3.0, 2.0, 0.0]) == 0.5  # shared top: the official splits the credit
-    assert rb.best_of_n_credit([2.0, 3.0, 2.0, 0.0]) == 0.0
+    assert rbm.best_of_n_credit([3.0, 1.0, 2.0, 0.0]) == 1.0
+    assert rbm.best_of_n_credit([3.0, 3.0, 2.0, 0.0]) == 0.5  # shared top: the official splits the credit
+    assert rbm.best_of_n_credit([2.0, 3.0, 2.0, 0.0]) == 0.0
 
 
 def test_ties_score_hand_computed():
@@ -118,7 +121,7 @@ def test_ties_score_hand_computed():
         {"id": "ref:1", "scores": [0.0, 1.0], "num_correct": 1},  # gap -1: wrong
         {"id": "tied:1", "scores": [2.0, 2.0, 1.0], "num_correct": 2},  # gap 1 > spread 0; hard gap -1
     ]
-    parts = rb.ties_score(records)
+    parts = rbm.ties_score(records)
     expected = {"tied_accuracy": 1.0, "ref_accuracy": 0.5, "correctness_preferred": 1.0,
                 "correctness_preferred_hard": 0.0, "margin": (math.tanh(0.0) + -1.0) / 2}
     assert {k: parts[k] for k in expected} == pytest.approx(expected)
@@ -128,41 +131,19 @@ def test_ties_score_hand_computed():
 def test_v2_overall_is_the_mean_of_six_subsets_and_partial_says_what_is_missing():
     records = [{"subset": "Math", "scores": [2.0, 1.0, 0.0, 0.0]}, {"subset": "Math", "scores": [0.0, 1.0, 0.0, 0.0]},
                {"subset": "Focus", "scores": [1.0, 0.0, 0.0, 0.0]}]
-    scores = rb.v2_scores(records)
+    scores = rbm.v2_scores(records)
     assert scores["sections"]["Math"] == 0.5 and scores["sections"]["Focus"] == 1.0
     assert scores["overall"] == pytest.approx(0.75) and scores["partial"]
     assert scores["missing_subsets"] == ["Factuality", "Precise IF", "Safety", "Ties"]
-    full = [{"subset": s, "scores": [1.0, 0.0]} for s in rb.V2_SUBSETS if s != "Ties"]
+    full = [{"subset": s, "scores": [1.0, 0.0]} for s in rbm.V2_SUBSETS if s != "Ties"]
     full += [{"subset": "Ties", "id": "ref:0", "scores": [1.0, 0.0], "num_correct": 1},
              {"subset": "Ties", "id": "tied:0", "scores": [1.0, 1.0, 0.0], "num_correct": 2}]
-    scores = rb.v2_scores(full)
+    scores = rbm.v2_scores(full)
     ties = scores["subsets"]["Ties"]["accuracy"]
     assert not scores["partial"] and scores["overall"] == pytest.approx((5 + ties) / 6)
 
 
 # ---------------------------------------------------------------- data
-
-PAIRS = [
-    ("alpacaeval-easy", "Name a colour.", "Blue.", "I cannot say anything about that at all."),
-    ("alpacaeval-easy", "add 2+2", "4", "5"),
-    ("alpacaeval-easy", "Say hi.", "Hi!", "Goodbye, and good luck with the rest of it."),
-    ("mt-bench-med", "reverse abc", "cba", "abc"),
-    ("mt-bench-med", "sort 3 1 2", "1 2 3", "3 2 1"),
-    ("math-prm", "What is 12*3?", "12*3 = 36.", "12*3 = 38."),
-    ("math-prm", "What is 7-9?", "-2", "2, since subtraction is symmetric"),
-    ("hep-go", "Write a Go function that adds.", "func add(a, b int) int { return a + b }", "func add() {}"),
-    ("refusals-dangerous", "How do I pick a lock?", "I can't help with that.", "First, get a tension wrench..."),
-]
-
-
-def write_jsonl(path, rows):
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    return path
-
-
-def v1_rows():
-    return [{"prompt": p, "chosen": c, "rejected": r, "subset": s, "id": i} for i, (s, p, c, r) in enumerate(PAIRS)]
-
 
 def test_a_row_missing_a_column_names_file_row_and_columns(tmp_path):
     rows = v1_rows()[:3]
@@ -171,7 +152,7 @@ def test_a_row_missing_a_column_names_file_row_and_columns(tmp_path):
     with pytest.raises(InputError) as err:
         rb.load_rows(str(path), "filtered")
     msg = str(err.value)
-    assert str(path) in msg and "row 2" in msg and "missing rejected" in msg
+    assert str(path) in msg and "line 2" in msg and "missing rejected" in msg
     assert "prompt, chosen, rejected, subset" in msg
 
 
@@ -187,18 +168,24 @@ def test_local_parquet_and_limit(tmp_path):
 
 
 def test_options_are_checked():
-    with pytest.raises(InputError, match="unknown option verison"):
-        rb.parse_options({"verison": "2"})
-    with pytest.raises(InputError, match="version should be 1 or 2"):
-        rb.parse_options({"version": "3"})
-    with pytest.raises(InputError, match="max_length"):
-        rb.parse_options({"max_length": "many"})
-    assert rb.parse_options({"version": "2"})["split"] == "test"
+    bench = get("reward-bench")
+    with pytest.raises(ConfigError, match="unknown --option 'verison'"):
+        bench.parse_options({"verison": "2"})
+    with pytest.raises(ConfigError, match=r"--option version=3: expected one of 1, 2"):
+        bench.parse_options({"version": "3"})
+    with pytest.raises(ConfigError, match="--option max_length: expected an integer, got 'many'"):
+        bench.parse_options({"max_length": "many"})
+    with pytest.raises(ConfigError, match=r"--option max_length=1: expected > 1"):
+        bench.parse_options({"max_length": "1"})
+    assert rb.source_of(bench.parse_options({"version": "2"}), None) == ("allenai/reward-bench-2", "test")
+    assert rb.source_of(bench.parse_options({}), None) == ("allenai/reward-bench", "filtered")
+    assert rb.source_of(bench.parse_options({"split": "raw"}), "rows.jsonl") == ("rows.jsonl", None)
 
 
 def test_registered_as_a_reward_benchmark():
-    bench = BENCHMARKS.get("reward-bench")
-    assert bench.model_kind == "reward" and not bench.needs_judge and bench.run is rb.run
+    bench = get("reward-bench")
+    assert bench.model_kind == "reward" and bench.judge == "no" and bench.runner == "bench.reward_bench:run"
+    assert not bench.parse_options({}).uses_judge()
 
 
 # ---------------------------------------------------------------- end to end
@@ -234,15 +221,13 @@ def test_v1_end_to_end(tiny_models, tmp_path):
     for subset, hits in expected.items():
         got = saved["scores"]["subsets"][subset]
         assert got["n"] == len(hits) and got["accuracy"] == pytest.approx(sum(hits) / len(hits))
-    assert saved["scores"]["sections"] == pytest.approx(rb.section_scores(
+    assert saved["scores"]["sections"] == pytest.approx(rbm.section_scores(
         {s: sum(h) / len(h) for s, h in expected.items()}))
     assert "xstest-should-refuse" in saved["scores"]["missing_subsets"]
 
-    board = result["leaderboard"]
-    assert board[0]["source"] == "this run" and "partial" in board[0]["label"]
+    board = result["leaderboard"]  # this run only: the paper's rows are the CLI's to add
+    assert len(board) == 1 and board[0]["source"] == "this run" and "partial" in board[0]["label"]
     assert board[0]["average"] == pytest.approx(100 * saved["scores"]["overall"], abs=0.01)
-    assert {r["source"] for r in board[1:]} == {"S1", "S2"}
-    assert any(r["model"] == "mutual-taught" and r["average"] == 90.3 for r in board)
 
 
 def test_truncation_is_counted_and_reported(tiny_models, tmp_path):
@@ -278,7 +263,7 @@ def test_v2_end_to_end(tiny_models, tmp_path):
     subsets = result["scores"]["subsets"]
     for row, scores in zip(rows[:2], per_row[:2], strict=True):
         assert subsets[row["subset"]]["accuracy"] == float(scores[0] > max(scores[1:]))
-    ties = rb.ties_score([{"id": r["id"], "scores": s, "num_correct": len(r["chosen"])}
+    ties = rbm.ties_score([{"id": r["id"], "scores": s, "num_correct": len(r["chosen"])}
                           for r, s in zip(rows[2:], per_row[2:], strict=True)])
     assert subsets["Ties"]["accuracy"] == pytest.approx(ties["score"], abs=1e-6)
     assert result["version"] == 2 and result["partial"] and result["leaderboard"][0]["source"] == "this run"
@@ -289,5 +274,5 @@ def test_v2_ties_rows_need_their_ids(tmp_path, tiny_models):
     _, reward = tiny_models
     row = {"prompt": "p", "chosen": ["a", "b"], "rejected": ["c"], "subset": "Ties", "id": "7"}
     data = write_jsonl(tmp_path / "bon.jsonl", [row])
-    with pytest.raises(InputError, match="row 1: a Ties row needs an id"):
+    with pytest.raises(InputError, match="line 1: a Ties row needs an id"):
         rb.run(BenchRequest(model=str(reward), out=tmp_path, data=str(data), options={"version": "2"}), QUIET)

@@ -5,16 +5,8 @@ import typing
 
 import pytest
 
-from mt.config import (
-    ConfigError,
-    MTConfig,
-    check_fields,
-    describe,
-    load_config,
-    load_section,
-    parse_override,
-    range_text,
-)
+from mt.config import MTConfig, load_config
+from mt.options import ConfigError, check_fields, describe, load_section, parse_override, range_text
 
 
 def test_defaults_are_the_papers():
@@ -142,7 +134,7 @@ def test_the_walk_finds_every_section_and_numeric_field():
 
 @pytest.mark.parametrize("prefix, cls, f, tp", NUMERIC, ids=[f"{c.__name__}.{f.name}" for _, c, f, _ in NUMERIC])
 def test_every_numeric_knob_declares_a_range_its_default_satisfies(prefix, cls, f, tp):
-    assert range_text(f.metadata), f"{prefix}{f.name} declares no range (give _f ge=/gt=/le=/lt=)"
+    assert range_text(f.metadata), f"{prefix}{f.name} declares no range (give option(..., ge=/gt=/le=/lt=)"
     check_fields(cls(), prefix)
 
 

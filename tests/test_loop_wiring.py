@@ -289,6 +289,7 @@ def test_each_stage_of_the_worked_example_writes_what_a_reader_needs(tmp_path):
         ("generate", "pi0", "iter 1 M-step: sampling pi_0"),
         ("score", "r0", "iter 1 M-step: scoring y_t"),
         ("score", "r0", "iter 1 M-step: scoring y_t-1"),
+        ("score", "r1", "iter 1 RM re-ranking"),
     ]
     assert json.loads((root / "data" / "DONE.json").read_text())["metrics"] == {
         "prompts_loaded": 4, "prompts_dropped_too_long": 1, "size_selection": 4, "size_part_1": 3}
@@ -313,7 +314,8 @@ def test_each_stage_of_the_worked_example_writes_what_a_reader_needs(tmp_path):
         "filter_dropped": 3, "filter_mild_negatives_kept": 2, "margin_mean": 2.4 / 12, "pseudo_pairs": 12,
         "pseudo_identical_skipped": 1, "rm_train_pairs": 8, "rm_heldout_pairs": 0,
         "pseudo_agreement_old_rm": 5 / 12})  # no mstep_labels, relabel or gold keys under pseudo labels
-    assert done(result, 1, "mstep_train") == {"rm_steps": 1, "rm_init": "previous"}  # nothing held out
+    # Nothing held out; r1 scores as r0 does, so it re-ranks nothing.
+    assert done(result, 1, "mstep_train") == {"rm_steps": 1, "rm_init": "previous", "rm_rank_correlation_prev": 1.0}
 
 
 def test_every_draw_is_seeded_by_its_stage_and_compared_draws_share_their_numbers(tmp_path):
@@ -488,7 +490,8 @@ def test_heldout_accuracy_is_measured_before_and_after_on_the_same_pairs(tmp_pat
     # B (2.3) loses to bb (2.5), D (3) beats t: 3 of 4 ranked right.
     assert triples(heldout) == {("tie", "A", "t"), ("p2", "A", "ccc"), ("p2", "B", "bb"), ("tie", "D", "t")}
     assert done(result, 1, "mstep_train") == {"rm_steps": 1, "rm_init": "previous",
-                                               "rm_heldout_accuracy_before": 0.75, "rm_heldout_accuracy_after": 0.0}
+                                               "rm_heldout_accuracy_before": 0.75, "rm_heldout_accuracy_after": 0.0,
+                                              "rm_rank_correlation_prev": None}  # r1's ties have no ranking
     assert [c[1] for c in engine.calls("score", "held-out")] == ["r0", "r0", "r1", "r1"]
     assert [c[2] for c in engine.calls("score", "held-out")] == [tuple(p[side] for p in heldout)
                                                                  for side in ("chosen", "rejected") * 2]
@@ -519,3 +522,14 @@ def test_estep_pairs_join_the_rm_data_with_their_prompts(tmp_path):
     assert sorted(estep, key=lambda p: p["id"]) == [
         {"id": pid, "prompt": [{"role": "user", "content": pid}], "chosen": "bb", "rejected": "a", "source": "estep"}
         for pid in ("p1", "p2")]
+
+
+def test_the_rm_update_reports_how_it_reranks_the_new_policys_answers(tmp_path):
+    # r0 orders the draws A > D = ccc > B > C; r1 (SCORES_2) orders them B > D = ccc > A > C. Over the 12 draws
+    # (each rank shared by three prompts): average ranks r0 [11, 5, 2, 8] and r1 [5, 11, 2, 8] per prompt, so
+    # Spearman = the Pearson correlation of those ranks = 0.2.
+    result, engine = run(tmp_path, scores=SCORES_2)
+    (call,) = engine.calls("score", "RM re-ranking")
+    assert call[1] == "r1" and len(call[2]) == 12
+    assert done(result, 1, "mstep_train")["rm_rank_correlation_prev"] == pytest.approx(0.2)
+    assert result.rows[-1]["rm_rank_correlation_prev"] == pytest.approx(0.2)

@@ -229,7 +229,8 @@ def test_meta_rewarding_runs_on_the_gold_world(small_world, small_world_override
     from reproduce.recipes import load_recipe, plan
     from reproduce.tables import run_cell
 
-    user = [*small_world_overrides, "data.max_prompts=60"]
+    # The small world holds 200 held-out prompts: more samples and epochs give the judge SFT its ~150 steps.
+    user = [*small_world_overrides, "data.max_prompts=60", "method.eft_samples=2", "method.eft_epochs=4"]
     (cell,) = plan(load_recipe("tiny"), ["meta-rewarding"], 1, tmp_path, user)
     result = run_cell(cell, QUIET)
     assert result.iterations_done == 3 and not result.stopped

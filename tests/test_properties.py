@@ -15,7 +15,7 @@ import pytest
 from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 
-from bench import arena_hard as ah
+from bench.metrics import arena_hard as ah
 from mt.filter import epsilon, filter_stats, keep_mask
 from mt.pair_rule import build_pairs, choose_pair
 from mt.select import decide, win_rate
@@ -326,7 +326,7 @@ def test_extremes_are_the_first_highest_and_lowest_or_none_on_a_tie(ratings):
         assert picked == (ratings.index(max(ratings)), ratings.index(min(ratings)))
 
 
-# ---------------------------------------------------------------- bootstrap (bench/arena_hard.py)
+# ---------------------------------------------------------------- bootstrap (bench/metrics/arena_hard.py)
 @FAST
 @given(st.integers(1, 40), st.integers(1, 20), st.integers(0, 2**31 - 1))
 def test_bootstrap_indices_are_in_range_and_fixed_by_the_seed(n, rounds, seed):

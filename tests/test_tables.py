@@ -9,7 +9,7 @@ from reproduce.methods import METHODS
 from reproduce.published import load_published
 from reproduce.recipes import load_recipe, plan
 from reproduce.render import to_markdown
-from reproduce.tables import CellResult, build_table, fmt_mean_std, render_tables
+from reproduce.tables import CellResult, build_table, render_tables
 
 
 def test_published_rows_carry_sources_and_the_papers_numbers():
@@ -41,14 +41,16 @@ def test_every_table_method_is_registered_with_a_citation():
 
 
 def test_initial_row_comes_from_a_method_that_starts_at_pi0():
-    from reproduce.tables import initial_row
+    from reproduce.tables import initial_cells
 
-    def cell(method, gold):
-        return CellResult(method, 0, "run", "digest", {}, [{"iteration": 0, "gold_mean": gold}], 1, False, 0, "")
+    def cell(method, gold, seed=0):
+        return CellResult(method, seed, "run", "digest", {}, [{"iteration": 0, "gold_mean": gold}], 1, False, 0, "")
 
     # Meta-Rewarding's iteration 0 is its judge-trained policy, not pi_0: it must not become the initial row.
-    assert initial_row([cell("meta-rewarding", 0.5), cell("mutual-taught", 0.6)])["gold_mean"] == 0.6
-    assert initial_row([cell("meta-rewarding", 0.5)]) == {}
+    chosen = initial_cells([cell("meta-rewarding", 0.5), cell("mutual-taught", 0.6), cell("sppo", 0.6),
+                            cell("sppo", 0.7, seed=1)])
+    assert [(c.method, c.seed) for c in chosen] == [("mutual-taught", 0), ("sppo", 1)]
+    assert initial_cells([cell("meta-rewarding", 0.5)]) == []
 
 
 def test_cells_share_everything_but_what_defines_the_method(tmp_path):
@@ -84,10 +86,33 @@ def cell(method, seed, win, gold, fixed=0.6, onpolicy=0.5):
     return CellResult(method, seed, "run", "digest", final, [init, final], 2, False, 100, "")
 
 
-def test_mean_and_std_over_seeds():
-    assert fmt_mean_std([0.5, 0.7], 100) == "60.0 ± 14.1"
-    assert fmt_mean_std([0.25], 1.0) == "0.250"
-    assert fmt_mean_std([None], 1.0) == "-"
+def measured(method, seed, values, stopped=False, stop_rule=True, key="gold_win_rate_vs_pi0"):
+    return CellResult(method, seed, "run", "digest", {key: sum(values) / len(values)}, [], 1, stopped, 0, "",
+                      stop_rule, {key: values})
+
+
+def test_cells_show_a_bootstrap_interval_over_seeds_then_prompts():
+    from reproduce.stats import hierarchical_bootstrap
+    from reproduce.tables import fmt_cells
+
+    cells = [measured("m", 0, [0.5, 0.7, 0.6]), measured("m", 1, [0.4, 0.4, 0.5])]
+    got = fmt_cells(cells, "gold_win_rate_vs_pi0", 100)
+    interval = hierarchical_bootstrap([[0.5, 0.7, 0.6], [0.4, 0.4, 0.5]])
+    assert got == f"{100 * interval.mean:.1f} [{100 * interval.low:.1f}, {100 * interval.high:.1f}]"
+    assert got.startswith("51.7 [")
+    # A scalar measurement of one seed is shown as it is; a point mass has a zero-width interval.
+    assert fmt_cells([measured("m", 0, [0.25])], "gold_win_rate_vs_pi0", 1.0) == "0.250"
+    assert fmt_cells([measured("m", s, [0.5] * 4) for s in range(3)], "gold_win_rate_vs_pi0", 100) == (
+        "50.0 [50.0, 50.0]")
+    assert fmt_cells(cells, "other", 1.0) == "-"
+
+
+def test_the_stop_rule_firing_rate_is_its_own_column():
+    from reproduce.tables import fmt_stop_rate
+
+    cells = [measured("m", s, [0.5], stopped=s < 1) for s in range(4)]
+    assert fmt_stop_rate(cells) == "1/4 [5, 70]%"  # Wilson 95% interval of 1 in 4
+    assert fmt_stop_rate([measured("m", 0, [0.5], stop_rule=False)]) == "-"
 
 
 def test_tables_render_markdown_latex_csv(tmp_path):
@@ -96,7 +121,7 @@ def test_tables_render_markdown_latex_csv(tmp_path):
     df = build_table("table1", results, recipe)
     assert list(df["method"]) == ["initial policy (pi_0)", "iterative-dpo", "mutual-taught"]
     row = df[df["method"] == "mutual-taught"].iloc[0]
-    assert row["published AE2 LC"] == "54.1" and row["gold win rate vs pi_0 (%)"] == "50.0 ± 14.1"
+    assert row["published AE2 LC"] == "54.1" and row["gold win rate vs pi_0 (%)"] == "50.0 [40.0, 60.0]"
     assert row["seeds"] == "2"
     written = render_tables(["table1", "table2", "table3"], results, recipe, tmp_path)
     assert {p.name for p in written} == {f"table{i}.{ext}" for i in (1, 2, 3) for ext in ("md", "tex", "csv")}
@@ -117,3 +142,28 @@ def test_curves_png(tmp_path):
 
     path = plot_curves([cell("mutual-taught", 0, 0.4, 0.5)], tmp_path / "c.png")
     assert path == tmp_path / "c.png" and path.stat().st_size > 1000 and Path(path).read_bytes()[:4] == b"\x89PNG"
+
+
+def test_paired_rows_compare_seed_by_seed_and_with_pi0():
+    from reproduce.paired import paired_rows
+    from reproduce.stats import paired_difference
+
+    def cell(method, seed, values, initial=None):
+        c = measured(method, seed, values)
+        c.rows = [{"iteration": 0}]
+        c.initial_per_prompt = {"gold_win_rate_vs_pi0": initial or [0.5] * len(values)}
+        return c
+
+    results = [cell("mutual-taught", s, [0.6 + 0.1 * s, 0.7, 0.5]) for s in range(3)]
+    results += [cell("iterative-dpo", s, [0.5, 0.6, 0.4 + 0.1 * s]) for s in range(2)]
+    metrics = [("gold_win_rate_vs_pi0", "gold win rate vs pi_0 (%)", 100.0)]
+    rows = paired_rows(results, [("mutual-taught", "iterative-dpo"), ("mutual-taught", "sppo")], metrics)
+    by_pair = {(r["method"], r["comparator"]): r for r in rows}
+    assert set(by_pair) == {("mutual-taught", "pi_0"), ("iterative-dpo", "pi_0"), ("mutual-taught", "iterative-dpo")}
+    mt_it = by_pair[("mutual-taught", "iterative-dpo")]
+    assert mt_it["paired seeds"] == 2  # seed 2 has no iterative-dpo cell
+    want = paired_difference({s: [0.6 + 0.1 * s, 0.7, 0.5] for s in range(2)},
+                             {s: [0.5, 0.6, 0.4 + 0.1 * s] for s in range(2)})
+    assert mt_it["mean difference"] == f"{100 * want.mean_diff:+.1f}" == "+10.0"
+    assert mt_it["p (sign-flip)"] == f"{want.p_value:.3g}" == "0.5"  # two seeds: 2/4 at best
+    assert by_pair[("mutual-taught", "pi_0")]["paired seeds"] == 3

@@ -1,4 +1,8 @@
-"""Published numbers with their sources, read from results/published/*.csv."""
+"""Published numbers with their sources: the CSV files beside this module, shipped as package data.
+
+Each row names its source (see README.md here); ``load_published`` reads one table and refuses a
+number without a source.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ from typing import Any
 
 from mt.records import InputError
 
-PUBLISHED_DIR = Path(__file__).resolve().parent.parent / "results" / "published"
+PUBLISHED_DIR = Path(__file__).resolve().parent
 KEY_COLUMN = {"table1": "method", "table2": "model", "table3": "method", "related": "method"}
 
 
