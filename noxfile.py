@@ -5,6 +5,7 @@
     nox -s table1-tiny  # a reduced Table 1
     nox -s lint smoke   # ruff; a quick end-to-end run
     nox -s perf         # overhead and speed ratios, written to results/perf/
+    nox -s mutants      # mutation testing of the core against the fast tests (not in CI; results/mutants.md)
     nox -s wheel        # `pip install .` (not editable), then the commands from an empty folder
     nox -s dev          # a .venv in the repo root with mt-repro installed, for a shell
 """
@@ -12,6 +13,8 @@
 from __future__ import annotations
 
 import json
+import shutil
+from collections import Counter
 
 import nox
 
@@ -71,6 +74,49 @@ def perf(session: nox.Session) -> None:
     """What our code adds to TRL's trainers, and batched vs one-at-a-time sampling and scoring (ratios)."""
     install(session)
     session.run("python", "-m", "reproduce.perf", *session.posargs)
+
+
+MUTMUT = "mutmut==3.8.1"
+
+
+@nox.session
+def mutants(session: nox.Session) -> None:
+    """Mutation testing of the algorithm's core with mutmut, against the fast tests only (no GPU, no network).
+
+    What is mutated and which tests run is [tool.mutmut] in pyproject.toml. Each run starts afresh (mutmut keeps a
+    survivor's verdict until its function changes, so an old mutants/ folder would not see new tests); extra
+    arguments go to `mutmut run`, e.g. nox -s mutants -- "mt.filter.*". Ends with killed / total per module.
+    Survivors: `mutmut results`, `mutmut show NAME` (from the venv in .nox/mutants); the judged list is in
+    results/mutants.md. The mt modules took about 20 minutes on one shared core in fork mode (forkserver, set in
+    pyproject for torch, is several times slower); bench/metrics much longer.
+    """
+    install(session)
+    session.install(MUTMUT)
+    shutil.rmtree("mutants", ignore_errors=True)
+    session.run("mutmut", "run", *session.posargs)
+    results = session.run("mutmut", "results", "--all", "true", silent=True) or ""
+    for line in mutation_score(results):
+        session.log(line)
+
+
+def mutation_score(results: str) -> list[str]:
+    """Per module and in all: killed / total, from `mutmut results --all true` lines ("  mt.x.x_f__mutmut_1: killed").
+
+    A timeout counts as killed: the mutant made a test run far past its clean time (e.g. asking for ``seed``
+    samples), which a test run notices."""
+    by_module: dict[str, Counter] = {}
+    for line in results.splitlines():
+        name, sep, status = line.strip().rpartition(": ")
+        if sep and "__mutmut_" in name:
+            by_module.setdefault(name.split("__mutmut_")[0].rsplit(".", 1)[0], Counter())[status] += 1
+    total = sum(by_module.values(), Counter())
+    lines = []
+    for module, counts in [*sorted(by_module.items()), ("all", total)]:
+        n = sum(counts.values())
+        killed = counts["killed"] + counts["timeout"]
+        others = ", ".join(f"{status} {k}" for status, k in sorted(counts.items()) if status != "killed")
+        lines.append(f"{module:24} killed {killed} / {n} = {killed / max(n, 1):.1%}{f' ({others})' if others else ''}")
+    return lines
 
 
 @nox.session

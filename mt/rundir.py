@@ -107,21 +107,21 @@ class RunDir:
         rd._lock()
         try:
             cls.check(rd.root, config)  # again, now that no other process can change it
-        except RunDirError:
-            rd.close()
+            write_json(rd.root / "config.json", config)
+            session = {
+                "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                "command": command or sys.argv,
+                "seed": seed,
+                "git_commit": git_commit(),
+                "platform": platform.platform(),
+                "versions": versions(),
+            }
+            env_path = rd.root / "env.json"
+            sessions = read_json(env_path)["sessions"] if env_path.exists() else []
+            write_json(env_path, {"sessions": [*sessions, session]})
+        except BaseException:
+            rd.close()  # a refused or failed open must not keep the directory locked
             raise
-        write_json(rd.root / "config.json", config)
-        session = {
-            "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "command": command or sys.argv,
-            "seed": seed,
-            "git_commit": git_commit(),
-            "platform": platform.platform(),
-            "versions": versions(),
-        }
-        env_path = rd.root / "env.json"
-        sessions = read_json(env_path)["sessions"] if env_path.exists() else []
-        write_json(env_path, {"sessions": [*sessions, session]})
         return rd
 
     @staticmethod

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import math
+import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -244,7 +246,7 @@ def test_lc_equals_alpaca_eval_own_function_on_fixture_files(tmp_path, monkeypat
         scores, official, note = aem.score(annotations, ae.find_lc_files(str(folder)))
         assert sklearn.get_config()["enable_metadata_routing"] is False  # the GLM's global switch stayed scoped
     expected = _official_lc(_frame_by_hand(annotations), folder, monkeypatch, "length_controlled_v1")
-    assert official and "official" in note
+    assert official and note == f"official LC win rate (length_controlled_v1) with {folder / 'df_gamed.csv'}"
     assert scores["lc_win_rate"] == expected["length_controlled_winrate"]
     assert scores["lc_standard_error"] == expected["lc_standard_error"]
     assert scores["win_rate"] == pytest.approx(100 * np.mean([a["preference"] - 1 for a in annotations]))
@@ -257,7 +259,7 @@ def test_lc_equals_alpaca_eval_own_function_on_fixture_files(tmp_path, monkeypat
 
 def test_lc_refuses_examples_the_difficulty_file_does_not_cover(tmp_path):
     folder = _lc_fixture(tmp_path / "lc", n=30)
-    with pytest.raises(InputError, match="no instruction difficulty for example index 30"):
+    with pytest.raises(InputError, match=r"df_gamed\.csv: no instruction difficulty for example index 30"):
         aem.lc_win_rate(_annotations(), folder)
 
 
@@ -269,11 +271,37 @@ def test_without_lc_files_the_variant_is_labelled_not_official(tmp_path, monkeyp
     annotations = _annotations()
     scores, official, note = aem.score(annotations, None)
     assert official is False and "lc_win_rate" not in scores and "NOT the official" in note
+    assert note.startswith("df_gamed.csv not found (--option lc_files=DIR)")
     # The same minimal GLM run by alpaca_eval on the fixture: its difficulty column is indeed unused.
     expected = _official_lc(_frame_by_hand(annotations), _lc_fixture(tmp_path / "lc"), monkeypatch,
                             "length_controlled_minimal")
     assert scores["lc_win_rate_no_difficulty"] == pytest.approx(expected["length_controlled_winrate"], abs=1e-12)
-    assert aem.score(annotations[:4], None)[0]["lc_win_rate_no_difficulty"] is None  # fewer rows than CV folds
+    assert scores["lc_standard_error"] == pytest.approx(expected["lc_standard_error"], abs=1e-12)
+    few = aem.score(annotations[:4], None)[0]  # fewer rows than CV folds: no number rather than an error
+    assert few["lc_win_rate_no_difficulty"] is None and few["lc_standard_error"] is None
+    assert aem.lc_win_rate_without_difficulty(annotations[:aem.LC_SPLITS])["lc_win_rate_no_difficulty"] is not None
+
+
+def test_the_glm_keeps_sklearn_future_warnings_to_itself():
+    # sklearn 1.9 warns about the arguments alpaca_eval passes; the pin keeps their meaning, so the warning is noise.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        aem.lc_win_rate_without_difficulty(_annotations())
+    assert not [w for w in caught if issubclass(w.category, FutureWarning)]
+
+
+def test_a_missing_alpaca_eval_says_how_to_install_it(monkeypatch):
+    monkeypatch.setitem(sys.modules, "alpaca_eval.completion_parsers", None)  # makes its import raise ImportError
+    with pytest.raises(ImportError, match=r"pip install 'alpaca-eval==0\.6\.6'"):
+        aem.load_alpaca_eval()
+
+
+def test_win_rate_is_strict_json():
+    # alpaca_eval hands back numpy counts (json cannot write them) and a NaN standard error for one row.
+    scores = aem.win_rate([{"preference": 2.0}])
+    assert scores == {"win_rate": 100.0, "standard_error": None, "n_wins": 1, "n_wins_base": 0, "n_draws": 0,
+                      "n_total": 1, "discrete_win_rate": 100.0}
+    assert json.loads(json.dumps(scores, allow_nan=False)) == scores
 
 
 # ------------------------------------------------------------------------------------------------ end to end

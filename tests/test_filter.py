@@ -29,3 +29,16 @@ def test_eps_definitions():
 
 def test_eps_zero_keeps_only_positive_margins():
     assert keep_mask([-0.0001, 0.0, 0.1], 0.0) == [False, False, True]
+
+
+def test_reward_std_is_the_default_eps():
+    assert epsilon([1.0, 3.0], [0.0, 10.0]) == 1.0  # the std of the rewards, not of the margins (5.0)
+
+
+def test_eps_of_fewer_than_two_values_is_zero():
+    assert epsilon([2.0], [0.5]) == 0.0 and epsilon([], [], "margin_std") == 0.0
+
+
+def test_filter_stats_refuse_a_mask_of_another_length():
+    with pytest.raises(ValueError, match="zip"):
+        filter_stats([0.1, -0.2], [True], 0.3)

@@ -25,14 +25,19 @@ reward_std, only tie's C under margin_std. p2's fourth draw is ccc against ccc: 
 from __future__ import annotations
 
 import json
+import random
 import statistics
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from stubs import StubEnv, stub_run
+from stubs import StubEngine, StubEnv, stub_run
 
 from mt.config import ConfigError, load_config
-from mt.engine import StageError
+from mt.data import split_prompts
+from mt.engine import StageError, stage_seed
+from mt.estep import dpo_update, gold_labels, rm_labels, rule_pairs
+from mt.method import MUTUAL_TAUGHT
 
 TRAIN = ["p1", "p2", "tie", "x" * 50]
 SELECTION = ["s1", "s2", "s3", "s4"]
@@ -240,6 +245,7 @@ def test_gold_labels_orient_the_very_pairs_the_filter_kept(tmp_path):
     assert filt["relabel_gold_ties_dropped"] == 2 and filt["relabel_flipped"] == 2
     # The pseudo-labels' own quality under gold, logged whatever the labels: 4 of the 6 gold-decided pairs agree.
     assert filt["pseudo_gold_accuracy"] == pytest.approx(4 / 6) and filt["pseudo_gold_pairs"] == 6
+    assert filt["mstep_labels"] == "gold"
 
 
 def test_random_labels_flip_a_seeded_share_and_keep_the_pairs(tmp_path):
@@ -253,13 +259,269 @@ def test_random_labels_flip_a_seeded_share_and_keep_the_pairs(tmp_path):
 
 
 def test_gold_labels_need_a_gold_reward(tmp_path):
-    with pytest.raises(StageError, match="mstep.labels=gold needs an environment with a gold reward"):
+    with pytest.raises(StageError, match=r"mstep.labels=gold needs an environment with a gold reward \(the gold "
+                                         r"world\); use pseudo or random\. Finished stages"):
         run(tmp_path, "mstep.labels=gold")
 
 
 def test_unknown_labels_are_a_config_error():
     with pytest.raises(ConfigError, match="mstep.labels='oracle'"):
         load_config(None, overrides=["mstep.labels=oracle"])
+
+
+# ---------------------------------------------------------------- what each stage writes, and on which random numbers
+def test_each_stage_of_the_worked_example_writes_what_a_reader_needs(tmp_path):
+    result, engine = run(tmp_path)
+    root = Path(result.run_dir)
+    assert sorted(p.name for p in (root / "iter_1").iterdir()) == [
+        "estep_generate", "estep_pairs", "estep_score", "estep_train", "mstep_filter", "mstep_generate", "mstep_train",
+        "select"]
+    # Who was asked what, in order, under the description a reader sees in the progress display.
+    assert [(c[0], c[1], c[-1]) for c in engine.log] == [
+        ("tokens", "pi0", "prompt lengths"),
+        ("generate", "pi0", "iter 1 E-step: sampling K=3"),
+        ("score", "r0", "iter 1 E-step: scoring with r_0"),
+        ("generate", "pi0", "iter 1 selection: previous"),
+        ("generate", "pi1@2", "iter 1 selection: checkpoint-2"),
+        ("generate", "pi1@4", "iter 1 selection: checkpoint-4"),
+        *[("score", "r0", "iter 1 selection: judging")] * 3,
+        ("generate", "pi1@4", "iter 1 M-step: sampling pi_1"),
+        ("generate", "pi0", "iter 1 M-step: sampling pi_0"),
+        ("score", "r0", "iter 1 M-step: scoring y_t"),
+        ("score", "r0", "iter 1 M-step: scoring y_t-1"),
+        ("score", "r1", "iter 1 RM re-ranking"),
+    ]
+    assert json.loads((root / "data" / "DONE.json").read_text())["metrics"] == {
+        "prompts_loaded": 4, "prompts_dropped_too_long": 1, "size_selection": 4, "size_part_1": 3}
+    # E-step: 9 samples of pi0 (ccc bb a twice, t t t: 15 tokens); r0's mean reward (5.5 + 5.5 + 3) / 9.
+    assert done(result, 1, "estep_generate") == {"prompts": 3, "completions": 9, "new_tokens": 15, "unfinished": 0,
+                                                 "tokens_per_s": None}
+    assert done(result, 1, "estep_score") == {"reward_mean": pytest.approx(14 / 9)}
+    assert done(result, 1, "estep_train") == {"dpo_steps": 4}
+    # Selection: every answer kept with its reward; the decision says why.
+    answers = [json.loads(line) for line in (root / "iter_1" / "select" / "answers.jsonl").read_text().splitlines()]
+    assert answers == [{"id": s, "previous": {"text": "o", "reward": 1.0},
+                        "checkpoint-2": {"text": a, "reward": SCORES[a]}, "checkpoint-4": {"text": b, "reward": SCORES[b]}}
+                       for s, a, b in zip(SELECTION, "wlol", "wwol", strict=True)]
+    assert done(result, 1, "select") == {
+        "win_rates": {"checkpoint-2": 0.375, "checkpoint-4": 0.625}, "selected": "checkpoint-4",
+        "selected_win_rate": 0.625, "stop": False, "tau": 0.6, "selection_enabled": True,
+        "decision": "keep iter_1/estep_train/candidates/checkpoint-4 (win rate 0.625)"}
+    # M-step: 24 draws; pi1@4's A B C D (A B C ccc on p2) are 14 tokens, pi0's ccc bb a ccc twice and t x4 are 22.
+    assert done(result, 1, "mstep_generate") == {"prompts": 3, "completions": 24, "new_tokens": 36}
+    assert done(result, 1, "mstep_filter") == pytest.approx({
+        "eps_t": EPS_REWARD, "eps_definition": "reward_std", "filter_enabled": True, "filter_kept": 9,
+        "filter_dropped": 3, "filter_mild_negatives_kept": 2, "margin_mean": 2.4 / 12, "pseudo_pairs": 12,
+        "pseudo_identical_skipped": 1, "rm_train_pairs": 8, "rm_heldout_pairs": 0,
+        "pseudo_agreement_old_rm": 5 / 12})  # no mstep_labels, relabel or gold keys under pseudo labels
+    # Nothing held out; r1 scores as r0 does, so it re-ranks nothing.
+    assert done(result, 1, "mstep_train") == {"rm_steps": 1, "rm_init": "previous", "rm_rank_correlation_prev": 1.0}
+
+
+def test_every_draw_is_seeded_by_its_stage_and_compared_draws_share_their_numbers(tmp_path):
+    _, engine = run(tmp_path, "select.temperature=0", "sampling.temperature=0.7")
+    seed = engine.cfg.run.seed
+
+    def stage(name):
+        return stage_seed(seed, 1, name)
+
+    assert [(name, s.n, s.seed, s.temperature) for name, _, s in engine.sampled] == [
+        ("pi0", 3, stage("estep_generate"), 0.7),
+        ("pi0", 1, stage("select"), 0.0), ("pi1@2", 1, stage("select"), 0.0), ("pi1@4", 1, stage("select"), 0.0),
+        ("pi1@4", 4, stage("mstep_generate"), 0.7), ("pi0", 4, stage("mstep_generate"), 0.7)]
+    assert engine.dpo[0]["seed"] == stage("estep_train") and engine.rm[0]["seed"] == stage("mstep_train")
+    _, default = run(tmp_path / "default")  # select.temperature unset: the sampling temperature
+    assert {s.temperature for name, what, s in default.sampled if "selection" in what} == {0.8}
+
+
+class Short(StubEngine):
+    """The ``nth`` ``kind`` call whose description holds ``what`` comes back one short: one row fewer, or with
+    ``per_row`` one sample fewer per row. A model that answers or scores too few must fail its stage, not shrink it."""
+
+    kind, what, nth, per_row = "", "", 1, False
+    count = 0
+
+    def cut(self, kind, what, out):
+        if kind == self.kind and self.what in what:
+            self.count += 1
+            if self.count == self.nth:
+                return [o[:-1] for o in out] if self.per_row else out[:-1]
+        return out
+
+    def generate(self, policy, rows, sampling, what):
+        outs, stats = super().generate(policy, rows, sampling, what)
+        return self.cut("generate", what, outs), stats
+
+    def score(self, reward, prompts, responses, what):
+        return self.cut("score", what, super().score(reward, prompts, responses, what))
+
+    def prompt_tokens(self, policy, prompts):
+        return self.cut("tokens", "prompt lengths", super().prompt_tokens(policy, prompts))
+
+
+@pytest.mark.parametrize("kind, what, nth, per_row, stage", [
+    ("tokens", "prompt lengths", 1, False, "data"),
+    ("generate", "E-step", 1, False, "iter_1/estep_generate"),
+    ("generate", "selection: checkpoint-4", 1, False, "iter_1/select"),
+    ("generate", "M-step: sampling pi_0", 1, False, "iter_1/mstep_generate"),
+    ("generate", "M-step: sampling pi_0", 1, True, "iter_1/mstep_filter"),
+    ("score", "M-step: held-out", 2, False, "iter_1/mstep_train"),  # r0's scores of the held-out rejected answers
+])
+def test_a_model_that_returns_too_few_fails_its_stage(tmp_path, kind, what, nth, per_row, stage):
+    engine_class = type("ShortEngine", (Short,), {"kind": kind, "what": what, "nth": nth, "per_row": per_row})
+    with pytest.raises(StageError, match=rf"^stage {stage} failed: ValueError: "):
+        run(tmp_path, "mstep.heldout_fraction=0.25", engine_class=engine_class)
+    assert (tmp_path / "run" / f"{stage}.partial").exists() and not (tmp_path / "run" / stage).exists()
+
+
+# ---------------------------------------------------------------- a method's parts, and the E-step's other labeller
+def test_a_methods_parts_get_the_iteration_the_models_and_their_stage(tmp_path):
+    seen = []
+
+    def label(run_, t, models, rows, ctx):
+        seen.append(("label", t, models.reward, ctx.name))
+        (ctx.dir / "judgments.txt").write_text("kept with the stage")
+        return rm_labels(run_, t, models, rows, ctx)
+
+    def make_pairs(run_, t, scored):
+        seen.append(("pairs", t, len(scored)))
+        return rule_pairs(run_, t, scored)
+
+    def extra_pairs(run_, method_, t, models):
+        seen.append(("extra", t, method_ is method, models.policy, run_.env.name))
+        return [{"id": "p1", "prompt": [{"role": "user", "content": "p1"}], "chosen": "X", "rejected": "Y"}]
+
+    def policy_update(run_, t, models, pairs, ctx):
+        seen.append(("update", t, models.policy, ctx.name))
+        return dpo_update(run_, t, models, pairs, ctx)
+
+    method = replace(MUTUAL_TAUGHT, label=label, make_pairs=make_pairs, extra_pairs=extra_pairs,
+                     policy_update=policy_update)
+    result, engine = run(tmp_path, "mstep.enabled=false", method=method)
+    assert seen == [("label", 1, "r0", "estep_score"), ("pairs", 1, 3), ("extra", 1, True, "pi0", "stub"),
+                    ("update", 1, "pi0", "estep_train")]
+    assert sorted((p["id"], p["chosen"], p["rejected"]) for p in engine.dpo[0]["pairs"]) == [
+        ("p1", "X", "Y"), ("p1", "bb", "a"), ("p2", "bb", "a")]
+    assert engine.dpo[0]["pairs"][-1]["chosen"] == "X"  # the extra pairs come after the sampled ones
+    assert (Path(result.run_dir) / "iter_1" / "estep_score" / "judgments.txt").exists()
+
+
+@pytest.mark.parametrize("cut", [lambda rs: rs[:-1], lambda rs: [*rs[:-1], rs[-1][:-1]]], ids=["row", "response"])
+def test_labels_that_do_not_match_the_samples_fail_the_scoring_stage(tmp_path, cut):
+    def label(run_, t, models, rows, ctx):
+        rewards, extra = rm_labels(run_, t, models, rows, ctx)
+        return cut(rewards), extra
+
+    with pytest.raises(StageError, match=r"^stage iter_1/estep_score failed: ValueError: zip\(\)"):
+        run(tmp_path, method=replace(MUTUAL_TAUGHT, label=label))
+
+
+def test_the_gold_labeller_scores_the_samples_with_the_environments_gold_reward(tmp_path):
+    method = replace(MUTUAL_TAUGHT, label=gold_labels)
+    table = {"a": 1.0, "bb": 0.1, "ccc": 0.0, "t": 0.5, ("p2", "bb"): 2.0}
+    result, engine = run(tmp_path, "mstep.enabled=false", method=method, environment=StubEnv(TRAIN, SELECTION, table))
+    # p1: ccc 0, bb 0.1, a 1 (mean 1.1/3): only a is above it. p2 (bb is worth 2 there): mean 1, only bb above it.
+    assert triples(engine.dpo[0]["pairs"]) == {("p1", "a", "ccc"), ("p2", "bb", "ccc")}
+    assert not engine.calls("score", "E-step")  # no reward model was asked
+    assert done(result, 1, "estep_score") == {"reward_mean": pytest.approx((1.1 + 3.0 + 1.5) / 9), "labeller": "gold"}
+    with pytest.raises(StageError, match=r"^stage iter_1/estep_score failed: ValueError: environment 'stub' has no "
+                                         r"gold reward to label with\."):
+        run(tmp_path / "no-gold", method=method)
+
+
+# ---------------------------------------------------------------- small cases at the edges
+def test_a_single_draw_has_eps_zero_and_its_own_agreement(tmp_path):
+    # One prompt, one draw: y_t = A (4) against y_{t-1} = ccc (3) under r0. eps_t is 0 (the std of one reward), the
+    # margin 1 is kept, and the old RM agrees with the pseudo-label on 1 of 1 draws.
+    result, engine = run(tmp_path, "mstep.samples_per_prompt=1", environment=StubEnv(["p1"], SELECTION))
+    filt = done(result, 1, "mstep_filter")
+    assert (filt["eps_t"], filt["filter_kept"], filt["pseudo_agreement_old_rm"]) == (0.0, 1, 1.0)
+    assert triples(engine.rm[0]["pairs"]) == {("p1", "A", "ccc")}
+
+
+def test_without_selection_only_the_last_of_three_checkpoints_answers(tmp_path):
+    answers = {**ANSWERS, **{("pi1@6", s): ["l"] for s in SELECTION}}
+    result, engine = run(tmp_path, "select.enabled=false", answers=answers, steps=(2, 4, 6))
+    assert [c[1] for c in engine.calls("generate", "selection")] == ["pi0", "pi1@6"]
+    select = done(result, 1, "select")
+    assert select["win_rates"] == {"checkpoint-6": 0.0} and select["selected"] == "checkpoint-6"
+    assert select["selection_enabled"] is False and not select["stop"]  # a losing last checkpoint is kept all the same
+    assert result.policy.endswith("iter_1/estep_train/candidates/checkpoint-6")
+
+
+def test_without_a_fixed_selection_set_the_data_stage_cuts_one_by_its_seed(tmp_path):
+    # 11 prompts; "z" * 41 is over max_prompt_tokens=40 and dropped, "y" * 40 sits on the limit and stays.
+    train = [f"q{i}" for i in range(9)] + ["y" * 40, "z" * 41]
+    # Of the 10 kept, max_prompts=7 are used: a selection set of 3 and two parts of 2.
+    result, engine = run(tmp_path, "data.selection_size=3", "data.num_parts=2", "data.pm_parts=[1, 2]",
+                         "data.rm_parts=[2, 1]", "data.max_prompts=7", environment=StubEnv(train, None))
+    root = Path(result.run_dir)
+    assert json.loads((root / "data" / "DONE.json").read_text())["metrics"] == {
+        "prompts_loaded": 11, "prompts_dropped_too_long": 1, "size_selection": 3, "size_part_1": 2, "size_part_2": 2}
+    kept = [{"id": p, "prompt": [{"role": "user", "content": p}]} for p in train[:10]]
+    expected = split_prompts(kept, 2, 3, stage_seed(engine.cfg.run.seed, None, "data"), 7)
+    for name, rows in expected.items():
+        assert [json.loads(line) for line in (root / "data" / f"{name}.jsonl").read_text().splitlines()] == rows
+    selection = {c[2] for c in engine.calls("generate", "selection")}
+    assert selection == {tuple(r["id"] for r in expected["selection"])}
+
+
+def test_max_prompts_also_cuts_the_parts_beside_a_fixed_selection_set(tmp_path):
+    result, _ = run(tmp_path, "data.max_prompts=2")
+    data = json.loads((Path(result.run_dir) / "data" / "DONE.json").read_text())["metrics"]
+    assert (data["size_part_1"], data["size_selection"]) == (2, 4)
+
+
+def test_an_empty_fixed_selection_set_is_refused_with_the_reason(tmp_path):
+    with pytest.raises(StageError, match=r"^stage data failed: InputError: the selection set is empty: every "
+                                         r"iteration's selection stage \(and the last checkpoint it keeps without "
+                                         r"select\.enabled\) answers it; set data\.selection_size > 0\."):
+        run(tmp_path, environment=StubEnv(TRAIN, []))
+
+
+# ---------------------------------------------------------------- the held-out measurement and the random labels
+def test_heldout_accuracy_is_measured_before_and_after_on_the_same_pairs(tmp_path):
+    # r1 ties every answer, so after the update no held-out pair is ranked right (a tie is no win).
+    scores = {**SCORES, **{("r1", y): 1.0 for y in ["A", "B", "C", "D", "ccc", "bb", "a", "t"]}}
+    result, engine = run(tmp_path, "mstep.heldout_fraction=0.5", scores=scores)
+    heldout = [json.loads(line) for line in
+               (Path(result.run_dir) / "iter_1" / "mstep_filter" / "heldout_pairs.jsonl").read_text().splitlines()]
+    # int(8 * 0.5) of the kept pairs, by the stage's seeded shuffle. Under r0: A (4) beats t (1) and ccc (3),
+    # B (2.3) loses to bb (2.5), D (3) beats t: 3 of 4 ranked right.
+    assert triples(heldout) == {("tie", "A", "t"), ("p2", "A", "ccc"), ("p2", "B", "bb"), ("tie", "D", "t")}
+    assert done(result, 1, "mstep_train") == {"rm_steps": 1, "rm_init": "previous",
+                                               "rm_heldout_accuracy_before": 0.75, "rm_heldout_accuracy_after": 0.0,
+                                              "rm_rank_correlation_prev": None}  # r1's ties have no ranking
+    assert [c[1] for c in engine.calls("score", "held-out")] == ["r0", "r0", "r1", "r1"]
+    assert [c[2] for c in engine.calls("score", "held-out")] == [tuple(p[side] for p in heldout)
+                                                                 for side in ("chosen", "rejected") * 2]
+    assert done(result, 1, "mstep_filter")["rm_heldout_pairs"] == 4
+
+
+def test_random_labels_flip_on_coins_from_the_stage_seed(tmp_path):
+    result, engine = run(tmp_path, "mstep.labels=random")
+    order = [json.loads(line)["id"] for line in
+             (Path(result.run_dir) / "iter_1" / "mstep_generate" / "samples.jsonl").read_text().splitlines()]
+    kept_in_draw_order = {"p1": [("A", "ccc"), ("B", "bb"), ("D", "ccc")], "p2": [("A", "ccc"), ("B", "bb")],
+                          "tie": [("A", "t"), ("B", "t"), ("D", "t")]}
+    # The coins come from Random(stage seed + 1): the held-out shuffle draws from the stage seed itself.
+    coins = random.Random(stage_seed(engine.cfg.run.seed, 1, "mstep_filter") + 1)
+    expected = set()
+    for pid in order:
+        for chosen, rejected in kept_in_draw_order[pid]:
+            expected.add((pid, rejected, chosen) if coins.random() < 0.5 else (pid, chosen, rejected))
+    assert triples(engine.rm[0]["pairs"]) == expected
+    filt = done(result, 1, "mstep_filter")
+    assert filt["relabel_flipped"] == len(expected - KEPT) and filt["mstep_labels"] == "random"
+    assert "relabel_gold_ties_dropped" not in filt
+
+
+def test_estep_pairs_join_the_rm_data_with_their_prompts(tmp_path):
+    _, engine = run(tmp_path, "mstep.include_estep_pairs=true")
+    estep = [p for p in engine.rm[0]["pairs"] if p["source"] == "estep"]
+    assert sorted(estep, key=lambda p: p["id"]) == [
+        {"id": pid, "prompt": [{"role": "user", "content": pid}], "chosen": "bb", "rejected": "a", "source": "estep"}
+        for pid in ("p1", "p2")]
 
 
 def test_the_rm_update_reports_how_it_reranks_the_new_policys_answers(tmp_path):

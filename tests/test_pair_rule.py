@@ -64,3 +64,20 @@ def test_non_finite_rewards_are_refused():
 
 def test_numpy_rewards_are_accepted():
     assert choose_pair(list(np.array([0.1, 0.9, 0.5], dtype=np.float32)), [1, 2, 3], "mt") == (1, 0)
+
+
+def test_the_default_rule_is_mutual_taughts():
+    # max_min would pair 0.9 (index 1) with 0.1; mt takes the shortest above the mean, 0.8 (index 2).
+    rewards, lengths = [0.1, 0.9, 0.8, 0.5, 0.2], [5, 30, 10, 3, 7]
+    assert choose_pair(rewards, lengths) == (2, 0)
+    row = {"id": "a", "prompt": "p", "responses": [
+        {"text": f"y{i}", "num_tokens": n, "reward": r} for i, (r, n) in enumerate(zip(rewards, lengths, strict=True))]}
+    pairs, _ = build_pairs([row])
+    assert (pairs[0]["chosen"], pairs[0]["rejected"]) == ("y2", "y0")
+
+
+def test_bad_inputs_are_refused_with_a_reason():
+    with pytest.raises(ValueError, match="^rewards and lengths differ in length$"):
+        choose_pair([0.1, 0.2], [1])
+    with pytest.raises(ValueError, match="^unknown pair rule 'best'; expected 'mt' or 'max_min'$"):
+        choose_pair([0.1, 0.2], [1, 1], "best")

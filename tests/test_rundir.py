@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import json
+import platform
+import subprocess
+from importlib import metadata
+from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 from mt.config import load_config
 from mt.engine import Engine, StageError
 from mt.progress import Reporter
-from mt.rundir import DONE, RunDir, RunDirError
+from mt.rundir import DONE, RunDir, RunDirError, config_differences
 
 
 def open_rundir(tmp_path, config=None, name="run") -> RunDir:
@@ -131,3 +136,149 @@ def test_the_engine_says_what_it_reuses_and_names_the_stage_that_failed(tmp_path
         engine.stage(2, "mstep_train", broken)
     assert (tmp_path / "run" / "iter_2" / "mstep_train.partial").exists()
     engine.close()
+
+
+def test_is_done_and_done_record_read_only_that_finished_stage(tmp_path):
+    rd = open_rundir(tmp_path)
+    assert not rd.is_done(1, "select")
+    rd.run_stage(1, "select", lambda ctx: ({"policy": "p"}, {"m": 1}), seed=3)
+    rd.run_stage(None, "data", lambda ctx: ({}, {}), seed=0)
+    assert rd.is_done(1, "select") and rd.is_done(None, "data")
+    assert not rd.is_done(2, "select") and not rd.is_done(1, "data") and not rd.is_done(None, "select")
+    record = rd.done_record(1, "select")
+    assert (record["stage"], record["iteration"], record["seed"]) == ("select", 1, 3)
+    assert record["result"] == {"policy": "p"} and record["metrics"] == {"m": 1}
+    assert rd.done_record(None, "data")["iteration"] is None
+    rd.close()
+
+
+def test_the_done_record_times_the_stage_and_stamps_it_in_utc(tmp_path, monkeypatch):
+    import time as time_module
+
+    from mt import rundir
+
+    clock = iter([100.0, 102.3456])
+    monkeypatch.setattr(rundir, "time", SimpleNamespace(perf_counter=lambda: next(clock), time=time_module.time))
+    rd = open_rundir(tmp_path)
+    rd.run_stage(1, "select", lambda ctx: ({}, {"m": 1}), seed=0)
+    record = rd.done_record(1, "select")
+    assert record["wall_time_s"] == 2.346 and record["finished_at"].endswith("+00:00")
+    rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert rows == [{"iteration": 1, "stage": "select", "wall_time_s": 2.346, "m": 1}]
+    rd.close()
+
+
+def test_a_done_file_left_in_a_partial_folder_is_not_a_finished_stage(tmp_path):
+    rd = open_rundir(tmp_path)
+    # Killed after writing DONE.json and before the rename: the attempt is not finished.
+    partial = tmp_path / "run" / "iter_1" / "select.partial"
+    partial.mkdir(parents=True)
+    (partial / DONE).write_text(json.dumps({"stage": "select", "iteration": 1, "metrics": {}, "wall_time_s": 0,
+                                            "finished_unix": 0, "result": {}}))
+    assert not rd.is_done(1, "select") and rd.records() == []
+    rd.run_stage(None, "data", lambda ctx: ({}, {}), seed=0)
+    assert [r["stage"] for r in rd.records()] == ["data"]
+    rd.close()
+
+
+def test_a_run_directory_is_locked_while_it_is_open(tmp_path):
+    rd = open_rundir(tmp_path)
+    assert (tmp_path / "run" / ".lock").exists()
+    with pytest.raises(RunDirError, match=r"run is in use by another mt-repro process; wait for it or pick another "
+                                          r"--run-dir$"):
+        open_rundir(tmp_path)
+    rd.close()
+    rd.close()  # closing twice is harmless
+    open_rundir(tmp_path).close()  # the lock went with the close
+    RunDir(tmp_path / "never-opened").close()  # and so is closing one never opened
+
+
+def test_a_refused_config_names_the_changed_keys_and_leaves_the_run_as_it_was(tmp_path):
+    base = {"run": {"iterations": 1}, **{f"k{i}": 0 for i in range(9)}}
+    open_rundir(tmp_path, base).close()
+    advice = (r"\. Finished work is never overwritten: pass another --run-dir, or rerun with the settings saved in "
+              r"its config\.json\.$")
+    eight = {**base, **{f"k{i}": 1 for i in range(8)}}
+    with pytest.raises(RunDirError, match=r"different config \(k0, k1, k2, k3, k4, k5, k6, k7\)" + advice):
+        open_rundir(tmp_path, eight)
+    nine = {**base, **{f"k{i}": 1 for i in range(9)}}
+    with pytest.raises(RunDirError, match=r"different config \(k0, k1, k2, k3, k4, k5, k6, k7 \.\.\.\)" + advice):
+        open_rundir(tmp_path, nine)
+    with pytest.raises(RunDirError, match=r"different config \(new\.key\)") as refused:  # a key it did not have
+        open_rundir(tmp_path, {**base, "new": {"key": 1}})
+    assert json.loads((tmp_path / "run" / "config.json").read_text()) == base
+    # A refused open holds no lock, even while its error (and the traceback's frames) is still around.
+    assert refused.value is not None
+    open_rundir(tmp_path, base).close()
+
+
+def test_config_differences_see_keys_on_either_side():
+    assert config_differences({"a": {"b": 1}}, {"a": {"b": 1, "c": 2}}) == ["a.c"]
+    assert config_differences({"a": {"b": 1, "c": 2}}, {"a": {"b": 1}}) == ["a.c"]
+    assert config_differences({"run": {"iterations": 1}}, {"run": {"iterations": 2}}) == []
+
+
+def test_each_session_records_where_and_how_it_ran(tmp_path):
+    from mt import rundir
+
+    open_rundir(tmp_path).close()
+    (session,) = json.loads((tmp_path / "run" / "env.json").read_text())["sessions"]
+    assert set(session) == {"started_at", "command", "seed", "git_commit", "platform", "versions"}
+    assert session["started_at"].endswith("+00:00") and session["seed"] == 0 and session["command"] == ["test"]
+    assert session["platform"] == platform.platform() and session["git_commit"] == rundir.git_commit()
+    assert session["versions"] == rundir.versions()
+
+
+def test_versions_name_each_package_or_none(monkeypatch):
+    from mt import rundir
+
+    monkeypatch.setattr(rundir, "PACKAGES", ("mt-repro", "no-such-package-for-mt-repro"))
+    assert rundir.versions() == {"python": platform.python_version(), "mt-repro": metadata.version("mt-repro"),
+                                 "no-such-package-for-mt-repro": None}
+
+
+def test_git_commit_is_the_codes_checkout_wherever_the_run_starts(tmp_path, monkeypatch):
+    from mt import rundir
+
+    root = Path(rundir.__file__).resolve().parent.parent
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=False)
+    if head.returncode != 0:
+        pytest.skip("the code is not a git checkout")
+    monkeypatch.chdir(tmp_path)  # outside any repository
+    assert rundir.git_commit() == head.stdout.strip()
+
+
+def test_git_commit_gives_up_on_a_git_that_hangs(monkeypatch):
+    from mt import rundir
+
+    waited = []
+
+    def run(args, timeout=None, **kwargs):
+        waited.append(timeout)
+        if timeout is None:
+            raise AssertionError("git_commit would wait for ever")
+        raise subprocess.TimeoutExpired(args, timeout)
+
+    monkeypatch.setattr(rundir.subprocess, "run", run)
+    assert rundir.git_commit() is None and 0 < waited[0] <= 5  # a run never waits long on its provenance
+
+
+@pytest.mark.parametrize("outcome", [OSError("no git"), subprocess.CompletedProcess([], 128, "", "not a repo")])
+def test_git_commit_is_none_without_git_or_a_repository(monkeypatch, outcome):
+    from mt import rundir
+
+    def run(*args, **kwargs):
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    monkeypatch.setattr(rundir.subprocess, "run", run)
+    assert rundir.git_commit() is None
+
+
+def test_the_summary_is_written_at_the_root(tmp_path):
+    rd = open_rundir(tmp_path)
+    rd.write_summary({"final_policy": "p", "rows": [{"iteration": 1}]})
+    assert json.loads((tmp_path / "run" / "summary.json").read_text()) == {"final_policy": "p",
+                                                                          "rows": [{"iteration": 1}]}
+    rd.close()

@@ -27,3 +27,18 @@ def test_errors():
         decide({}, tau=0.5)
     with pytest.raises(ValueError):
         win_rate([1], [1, 2])
+
+
+def test_errors_say_what_is_wrong():
+    for candidate, previous in (([1], [1, 2]), ([1, 2], [1]), ([], [])):
+        with pytest.raises(ValueError, match="^win_rate needs two equally long, non-empty reward lists$"):
+            win_rate(candidate, previous)
+    with pytest.raises(ValueError, match="^no candidate checkpoints to select from$"):
+        decide({}, tau=0.5)
+
+
+def test_the_decision_gives_its_reason():
+    assert decide({"checkpoint-2": 0.59}, tau=0.6).reason == (
+        "best win rate 0.590 < tau 0.6: keep pi_(t-1) and stop")
+    assert decide({"checkpoint-2": 0.2, "checkpoint-4": 0.7105}, tau=0.6).reason == (
+        "keep checkpoint-4 (win rate 0.711)")
