@@ -126,7 +126,7 @@ def test_jsonl_rows_keep_their_own_ids(tmp_path):
 
 def test_json_files_are_checked_and_their_rows_named(tmp_path):
     (tmp_path / "bad.json").write_text('[{"prompt": "a"},\n oops]')
-    with pytest.raises(InputError, match=r"bad\.json: invalid JSON at line 2: Expecting value$"):
+    with pytest.raises(InputError, match=r"bad\.json: invalid JSON at line 2, column 2: Expecting value$"):
         load_prompts(str(tmp_path / "bad.json"))
     for content in ('{"prompt": "a"}', '[1, 2]', '[{"prompt": "a"}, "b"]'):
         (tmp_path / "shape.json").write_text(content)

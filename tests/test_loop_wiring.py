@@ -311,7 +311,8 @@ def test_each_stage_of_the_worked_example_writes_what_a_reader_needs(tmp_path):
     assert done(result, 1, "mstep_generate") == {"prompts": 3, "completions": 24, "new_tokens": 36}
     assert done(result, 1, "mstep_filter") == pytest.approx({
         "eps_t": EPS_REWARD, "eps_definition": "reward_std", "filter_enabled": True, "filter_kept": 9,
-        "filter_dropped": 3, "filter_mild_negatives_kept": 2, "margin_mean": 2.4 / 12, "pseudo_pairs": 12,
+        "filter_dropped": 3, "filter_drop_share": 3 / 12, "filter_mild_negatives_kept": 2, "margin_mean": 2.4 / 12,
+        "pseudo_pairs": 12,
         "pseudo_identical_skipped": 1, "rm_train_pairs": 8, "rm_heldout_pairs": 0,
         "pseudo_agreement_old_rm": 5 / 12})  # no mstep_labels, relabel or gold keys under pseudo labels
     # Nothing held out; r1 scores as r0 does, so it re-ranks nothing.
@@ -473,7 +474,7 @@ def test_max_prompts_also_cuts_the_parts_beside_a_fixed_selection_set(tmp_path):
 
 
 def test_an_empty_fixed_selection_set_is_refused_with_the_reason(tmp_path):
-    with pytest.raises(StageError, match=r"^stage data failed: InputError: the selection set is empty: every "
+    with pytest.raises(StageError, match=r"^stage data failed: the selection set is empty: every "
                                          r"iteration's selection stage \(and the last checkpoint it keeps without "
                                          r"select\.enabled\) answers it; set data\.selection_size > 0\."):
         run(tmp_path, environment=StubEnv(TRAIN, []))

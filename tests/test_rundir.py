@@ -196,6 +196,8 @@ def test_a_run_directory_is_locked_while_it_is_open(tmp_path):
 def test_a_refused_config_names_the_changed_keys_and_leaves_the_run_as_it_was(tmp_path):
     base = {"run": {"iterations": 1}, **{f"k{i}": 0 for i in range(9)}}
     open_rundir(tmp_path, base).close()
+    (tmp_path / "run" / "data").mkdir()
+    (tmp_path / "run" / "data" / "DONE.json").write_text("{}")  # finished work: what a changed config must not touch
     advice = (r"\. Finished work is never overwritten: pass another --run-dir, or rerun with the settings saved in "
               r"its config\.json\.$")
     eight = {**base, **{f"k{i}": 1 for i in range(8)}}
