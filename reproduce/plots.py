@@ -34,10 +34,10 @@ def plot_curves(results: list[CellResult], path: Path, curves=CURVES) -> Path | 
         ax.set_visible(False)
     for ax, (key, title) in zip(flat_axes, curves, strict=False):
         for method, cells in grouped.items():
-            iters = sorted({row["iteration"] for c in cells for row in c.rows if key in row})
+            iters = sorted({row["iteration"] for c in cells for row in c.rows if row.get(key) is not None})
             if not iters:
                 continue
-            values = [[row[key] for c in cells for row in c.rows if row["iteration"] == t and key in row]
+            values = [[row[key] for c in cells for row in c.rows if row["iteration"] == t and row.get(key) is not None]
                       for t in iters]
             mean = [statistics.fmean(v) for v in values]
             ax.plot(iters, mean, marker="o", label=method)

@@ -33,6 +33,16 @@ def _schedule(optimizer, steps: int, warmup_ratio: float = 0.05):
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
+def _step(model, optimizer, scheduler, loss) -> float:
+    """One AdamW step on ``loss``, gradients clipped at norm 1; returns the loss."""
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    optimizer.step()
+    scheduler.step()
+    return loss.item()
+
+
 def _batches(n: int, batch_size: int, steps: int, generator: torch.Generator):
     """``steps`` batches of indices, reshuffling at each pass over the data."""
     order: list[int] = []
@@ -68,12 +78,7 @@ def sft(model, tokenizer, examples: Sequence[tuple[str, str]], steps: int, learn
             labels[k, start: len(full)] = full[start:]
             mask[k, : len(full)] = 1
         loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        scheduler.step()
-        losses.append(loss.item())
+        losses.append(_step(model, optimizer, scheduler, loss))
     model.eval()
     tail = max(1, steps // 20)
     return {"steps": steps, "examples": len(examples), "batch_size": batch_size,
@@ -126,12 +131,7 @@ def bradley_terry(model, tokenizer, pairs: Sequence[dict], epochs: float, learni
         scores = model(input_ids=ids, attention_mask=mask).logits[:, 0]
         margin = scores[torch.tensor(left)] - scores[torch.tensor(right)]
         loss = -torch.nn.functional.logsigmoid(margin).mean()
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        scheduler.step()
-        losses.append(loss.item())
+        losses.append(_step(model, optimizer, scheduler, loss))
         accs.append((margin > 0).float().mean().item())
     model.eval()
     tail = max(1, steps // 20)
