@@ -52,9 +52,9 @@ def label(world: World, labeller: str, rows: list[dict], outs, seed: int = 0, re
 
 def dpo_round(world: World, labeller: str, out_dir: Path, cfg: MTConfig | None = None,
               prompts: int = 500, seed: int = 0, start: str | None = None, rows: list[dict] | None = None,
-              measure: bool = True, pair_rule: str | None = None) -> tuple[str, dict[str, Any]]:
+              pair_rule: str | None = None) -> tuple[str, dict[str, Any]]:
     """One DPO round from ``start`` (default pi_0) on pairs labelled by ``labeller``; the reference is
-    ``start``. Returns the new policy and its measurements (``measure=False``: training numbers only)."""
+    ``start``. Returns the new policy and its measurements."""
     cfg = cfg or load_config("tiny")
     start = start or world.policy
     rows = rows if rows is not None else world.split("train")[:prompts]
@@ -72,10 +72,7 @@ def dpo_round(world: World, labeller: str, out_dir: Path, cfg: MTConfig | None =
     policy = str(candidates[-1])
     for extra in candidates[:-1]:  # the round keeps its final checkpoint only
         _remove(extra)
-    metrics = {"labeller": labeller, "pairs": len(pairs), **train_metrics}
-    if measure:
-        metrics.update(evaluate(world, policy))
-    return policy, metrics
+    return policy, {"labeller": labeller, "pairs": len(pairs), **train_metrics, **evaluate(world, policy)}
 
 
 def iterate(world: World, labeller: str, iterations: int, out_dir: Path, cfg: MTConfig | None = None,
@@ -99,12 +96,6 @@ def _remove(path: str | Path) -> None:
     import shutil
 
     shutil.rmtree(path, ignore_errors=True)
-
-
-def own_test_accuracy(world: World) -> float:
-    """r_0's accuracy on its own test pairs: pi_0 samples of held-out RM-build prompts, drawn like its
-    training pairs (split by prompt, at the loop's sampling settings)."""
-    return world.manifest["initial"]["r0_own_test_accuracy"]
 
 
 def run_controls(world: World, out_dir: Path, cfg: MTConfig | None = None,
