@@ -261,7 +261,7 @@ def build_world(cfg: WorldConfig, folder: Path, reporter: Reporter = QUIET) -> W
     from .measure import baseline_stats
 
     t0 = time.perf_counter()
-    manifest["initial"] = baseline_stats(World(tmp), reporter)
+    manifest["initial"] = baseline_stats(World(tmp))
     timings["baseline"] = time.perf_counter() - t0
     manifest["fingerprint"] = fingerprint(tmp, manifest["initial"])
     manifest["build_seconds"] = round(time.perf_counter() - start, 1)

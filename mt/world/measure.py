@@ -19,7 +19,6 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..generate import Sampling, TransformersGenerator
-from ..progress import QUIET, Reporter
 from ..records import read_jsonl, write_jsonl
 from ..reward import TransformersRewardScorer
 from .build import SAMPLE_TEMPERATURE, SAMPLE_TOP_P, World
@@ -185,7 +184,7 @@ def policy_stats(world: World, rows: Sequence[dict], graded: list[list[dict]]) -
     return out
 
 
-def baseline_stats(world: World, reporter: Reporter = QUIET) -> dict[str, Any]:
+def baseline_stats(world: World) -> dict[str, Any]:
     """pi_0's evaluation samples (cached for win rates) and r_0's numbers, stored in the manifest."""
     rows = world.split("eval")
     graded = sample_graded(world, world.policy, rows, eval_sampling(world))
@@ -224,8 +223,7 @@ def pi0_eval_samples(world: World) -> tuple[list[list[dict]], list[list[float]]]
             [[s["r0"] for s in r["samples"]] for r in rows])
 
 
-def evaluate(world: World, policy: str, reward: str | None = None, reporter: Reporter = QUIET,
-             kl: bool = True) -> dict[str, Any]:
+def evaluate(world: World, policy: str, reward: str | None = None) -> dict[str, Any]:
     """Every world measurement of ``policy`` (and of ``reward``, default r_0) in one dict."""
     rows = world.split("eval")
     base = world.manifest["initial"]
@@ -239,8 +237,7 @@ def evaluate(world: World, policy: str, reward: str | None = None, reporter: Rep
     # Per evaluation prompt, for the tables' bootstrap over prompts within a seed and the paired comparisons.
     out["per_prompt"] = {"gold_win_rate_vs_pi0": wins,
                          "gold_mean": [statistics.fmean(c["gold"] for c in comps) for comps in graded]}
-    if kl:
-        out["kl_vs_pi0"] = kl_to_pi0(world, policy, rows, graded)
+    out["kl_vs_pi0"] = kl_to_pi0(world, policy, rows, graded)
     on_policy: dict[str, list[list[float]]] = {}
 
     def rm_numbers(path: str, prefix: str, pi0_scores: list[list[float]] | None) -> None:
