@@ -63,7 +63,7 @@ def test_iterative_dpo_never_changes_the_rm_and_sppo_runs(small_world, small_wor
     from reproduce.tables import run_cell
 
     rm_before = digest(world.reward)
-    user = [*small_world_overrides, "data.max_prompts=90", "run.iterations=2"]
+    user = [*small_world_overrides, "data.max_prompts=60", "run.iterations=2"]
     cells = plan(load_recipe("tiny"), ["iterative-dpo", "sppo", "offline-dpo"], 1, tmp_path, user)
     results = {c.method.name: run_cell(c, QUIET) for c in cells}
     it = results["iterative-dpo"]
@@ -80,7 +80,7 @@ def test_iterative_dpo_never_changes_the_rm_and_sppo_runs(small_world, small_wor
     offline = results["offline-dpo"]
     assert offline.iterations_done == 1
     assert '"labeller": "gold"' in Path(offline.run_dir, "iter_1", "estep_score", "DONE.json").read_text()
-    assert offline.samples == 5 * 90  # all three parts (30 prompts each), K = 5
+    assert offline.samples == 5 * 60  # all three parts (20 prompts each), K = 5
     assert not math.isnan(offline.final["gold_win_rate_vs_pi0"])
 
 
