@@ -132,9 +132,10 @@ def wheel(session: nox.Session) -> None:
             for i in range(4)]
     with open("rb.jsonl", "w") as fh:
         fh.writelines(json.dumps(r) + "\n" for r in rows)
-    plan = session.run("mt-repro", "table1", "--preset", "paper", "--dry-run", silent=True)
+    wide = {"COLUMNS": "250"}  # rich wraps its tables to the terminal; a captured run gets 80 columns
+    plan = session.run("mt-repro", "table1", "--preset", "paper", "--dry-run", silent=True, env=wide)
     bench = session.run("mt-repro", "bench", "reward-bench", "--model", "models/reward", "--data", "rb.jsonl",
-                        "--out", "rb-out", "--quiet", silent=True)
+                        "--out", "rb-out", "--quiet", silent=True, env=wide)
     for text, wanted in ((plan, "mutual-taught"), (plan, "alpaca-eval"), (bench, "S1")):
         if wanted not in text:
             session.error(f"{wanted!r} missing from the output:\n{text}")
