@@ -1,16 +1,16 @@
 """Task families of the gold world: prompts from a seeded generator, and a graded gold reward.
 
 Each family turns a random instance into a short instruction with one correct answer and one
-systematic mistake (the wrong procedure a weak model mixes up with the right one: subtracting
-instead of adding, sorting the wrong way, copying instead of reversing). The gold
-reward is partial credit in [0, 1]: the fraction of answer positions that are right, over the
-longer of answer and target, halved when the lengths differ, so a near miss scores between a wrong
-answer and a right one, and dropping an item is no cheaper than getting one wrong.
+systematic mistake a weak model makes and a small verifier can see (dropping the last digit of a sum,
+sorting the wrong way, dropping the last letter of a reversal). The gold reward is partial credit in
+[0, 1]: the fraction of answer positions that are right, over the longer of answer and target, halved
+when the lengths differ, so a near miss scores between a wrong answer and a right one, and dropping an
+item is no cheaper than getting one wrong.
 
-The shortcut: a response may open with the marker ``Sure! ``. Gold ignores it except for a small
-penalty (the format asks for the answer alone); the initial RM is trained on pairs where the
-marker correlates with gold (see ``build.py``), so it learns the marker as a cue that later
-misleads it once the policy moves.
+The marker: a response may open with ``Sure! ``. Gold ignores it except for a small penalty (the format
+asks for the answer alone). In the world's ``hack`` regime the demonstrations carry it mostly when they
+are right, so r_0 can learn it as a cue that misleads it once the policy emits it freely (``build.py``);
+in the ``shift`` regime nothing carries it.
 """
 
 from __future__ import annotations
