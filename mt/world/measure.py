@@ -106,39 +106,15 @@ def pairs_accuracy(scorer: TransformersRewardScorer, pairs: Sequence[dict]) -> t
 
 
 # ---------------------------------------------------------------- KL(pi_t || pi_0)
-def response_logprobs(policy: str, prompts: Sequence, responses: Sequence[str], batch_size: int = 256) -> list[float]:
-    """log pi(y | x) summed over the response's tokens and its EOS, at temperature 1."""
-    import torch
+def response_logprobs(policy: str, prompts: Sequence, responses: Sequence[str]) -> list[float]:
+    """log pi(y | x) summed over the response's tokens and its EOS, at temperature 1 (SEAM's scorer)."""
+    from ..seam.judge import PolicyLogProbs
 
-    from ..chat import encode_conversation, encode_prompt
-    from ..modeling import load_causal_lm, load_tokenizer
-
-    tok = load_tokenizer(policy)
-    model = load_causal_lm(policy, "float32")
-    rows = []
-    for p, y in zip(prompts, responses, strict=True):
-        full, head = encode_conversation(tok, p, y), encode_prompt(tok, p)
-        rows.append((full, len(head)))
-    out = [0.0] * len(rows)
-    order = sorted(range(len(rows)), key=lambda i: -len(rows[i][0]))
+    scorer = PolicyLogProbs(policy, dtype="float32", batch_size=256)
     try:
-        with torch.inference_mode():
-            for lo in range(0, len(order), batch_size):
-                idx = order[lo: lo + batch_size]
-                width = max(len(rows[i][0]) for i in idx)
-                ids = torch.full((len(idx), width), tok.pad_token_id, dtype=torch.long)
-                mask = torch.zeros((len(idx), width), dtype=torch.long)
-                for k, i in enumerate(idx):
-                    ids[k, : len(rows[i][0])] = torch.tensor(rows[i][0])
-                    mask[k, : len(rows[i][0])] = 1
-                logits = model(input_ids=ids.to(model.device), attention_mask=mask.to(model.device)).logits.float()
-                logp = torch.log_softmax(logits[:, :-1], dim=-1).gather(-1, ids[:, 1:, None].to(model.device))[..., 0]
-                for k, i in enumerate(idx):
-                    full, start = rows[i]
-                    out[i] = float(logp[k, start - 1: len(full) - 1].sum())
+        return [o["pm_sum"] for o in scorer.score(prompts, responses)]
     finally:
-        del model
-    return out
+        scorer.close()
 
 
 def kl_estimate(logp_policy: Sequence[float], logp_reference: Sequence[float]) -> float:
