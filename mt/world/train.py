@@ -93,7 +93,7 @@ def bradley_terry(model, tokenizer, pairs: Sequence[dict], epochs: float, learni
     prompt's 8 samples make up to 28 pairs), so an epoch costs a pass over the responses, not over the
     pairs; every pair still weighs the same in the loss.
     """
-    from ..reward import encode_conversations
+    from ..reward import encode_conversations, right_padded
 
     groups: dict[str, dict[str, Any]] = {}
     for p in pairs:
@@ -122,12 +122,7 @@ def bradley_terry(model, tokenizer, pairs: Sequence[dict], epochs: float, learni
             seqs += g["ids"]
             left += [base + c for c, _ in g["pairs"]]
             right += [base + r for _, r in g["pairs"]]
-        width = max(len(s) for s in seqs)
-        ids = torch.full((len(seqs), width), pad, dtype=torch.long)
-        mask = torch.zeros((len(seqs), width), dtype=torch.long)
-        for k, s in enumerate(seqs):
-            ids[k, : len(s)] = torch.tensor(s)
-            mask[k, : len(s)] = 1
+        ids, mask = right_padded(seqs, pad)
         scores = model(input_ids=ids, attention_mask=mask).logits[:, 0]
         margin = scores[torch.tensor(left)] - scores[torch.tensor(right)]
         loss = -torch.nn.functional.logsigmoid(margin).mean()
