@@ -234,13 +234,18 @@ def _frame_by_hand(annotations: list[dict], by_position: bool = False) -> pd.Dat
     return pd.DataFrame({k: [a[k] for a in annotations] for k in keep}, index=list(index))
 
 
+def _files_under(folder: Path) -> dict[str, int]:
+    """Each file's modification time: a weights folder left by an earlier run must not hide a new write."""
+    return {str(p): p.stat().st_mtime_ns for p in folder.rglob("*")} if folder.exists() else {}
+
+
 def test_lc_equals_alpaca_eval_own_function_on_fixture_files(tmp_path, monkeypatch):
     from alpaca_eval.metrics import glm_winrate
 
     folder = _lc_fixture(tmp_path / "lc")
     annotations = _annotations()
     weights = Path(glm_winrate.__file__).parent / "weights"
-    weights_existed = weights.exists()
+    before = _files_under(weights)
 
     with sklearn.config_context(enable_metadata_routing=False):
         scores, official, note = aem.score(annotations, ae.find_lc_files(str(folder)))
@@ -254,7 +259,7 @@ def test_lc_equals_alpaca_eval_own_function_on_fixture_files(tmp_path, monkeypat
     # Difficulty is looked up by example index: numbering the rows by position would give another number.
     shifted = _official_lc(_frame_by_hand(annotations, by_position=True), folder, monkeypatch, "length_controlled_v1")
     assert not math.isclose(shifted["length_controlled_winrate"], scores["lc_win_rate"], rel_tol=1e-9)
-    assert weights.exists() == weights_existed  # nothing written into site-packages
+    assert _files_under(weights) == before  # nothing written into site-packages
 
 
 def test_lc_refuses_examples_the_difficulty_file_does_not_cover(tmp_path):

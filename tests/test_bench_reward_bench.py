@@ -143,6 +143,57 @@ def test_v2_overall_is_the_mean_of_six_subsets_and_partial_says_what_is_missing(
     assert not scores["partial"] and scores["overall"] == pytest.approx((5 + ties) / 6)
 
 
+def _ties(kind, pid, scores):
+    """A Ties record: a ref prompt's first score is its one correct answer, a tied prompt's first two are."""
+    return {"subset": "Ties", "id": f"{kind}:{pid}", "scores": scores, "num_correct": 1 if kind == "ref" else 2}
+
+
+# Prompts 3 (tied only) and 4 (ref only) count for accuracy, not for the paired terms; exact ties of the gap
+# with 0 or with the spread count as wrong, and a zero spread gives the margin term numpy's tanh(+-inf) or 0.
+EDGE_TIES = [
+    _ties("ref", 0, [2.0, 1.0, 2.0]), _ties("tied", 0, [3.0, 3.0, 1.0]),  # ref gap 0; tied gap 2, spread 0
+    _ties("ref", 1, [5.0, 1.0]), _ties("tied", 1, [4.0, 2.0, 1.0]),  # gap 4; gap 1 < spread 2
+    _ties("ref", 2, [3.0, 0.0]), _ties("tied", 2, [6.0, 4.0, 1.0]),  # gap 3; gap 3 > spread 2, hard gap 3
+    _ties("tied", 3, [1.0, 1.0, 1.0]), _ties("ref", 4, [0.0, 1.0]),  # gap 0; gap -1
+    _ties("ref", 5, [4.0, 0.0]), _ties("tied", 5, [3.0, 2.0, 1.0]),  # gap 4; gap 1 = spread 1
+    _ties("ref", 6, [3.0, 1.0]), _ties("tied", 6, [2.0, 2.0, 1.0]),  # gap 2; gap 1, spread 0: hard 1 / 0
+    _ties("ref", 7, [2.0, 1.0]), _ties("tied", 7, [5.0, 5.0, 1.0]),  # gap 1; gap 4, spread 0: hard 1 / 0
+]
+
+
+def test_ties_score_edge_cases_by_hand():
+    """process_single_model's rules at their boundaries: accurate iff the gap is > 0, preferred iff > the spread."""
+    parts = rbm.ties_score(EDGE_TIES)
+    expected = {
+        "ref_accuracy": 5 / 7,  # prompts 1, 2, 5, 6, 7 of 0, 1, 2, 4, 5, 6, 7
+        "tied_accuracy": 6 / 7,  # all but prompt 3
+        "correctness_preferred": 4 / 6,  # prompts 0, 2, 6, 7 of the six paired ones
+        "correctness_preferred_hard": 3 / 6,  # min gaps 0, 1, 3, 1, 1, 1 against spreads 0, 2, 2, 1, 0, 0
+        "margin": (0.0 + math.tanh(1 / 2 - 1) + math.tanh(3 / 2 - 1) + math.tanh(0.0) + 1.0 + 1.0) / 6,  # 0 / 0 is 0
+    }
+    assert {k: parts[k] for k in expected} == pytest.approx(expected, abs=1e-12)
+    assert parts["score"] == pytest.approx(0.3 * 6 / 7 + 0.3 * 5 / 7 + 0.2 * 4 / 6 + 0.2 * 3 / 6 + 0.01 / 3)
+
+
+def test_ties_terms_without_prompts_count_zero():
+    """Only reference prompts: tied accuracy 0 as in the official code, the paired terms 0 where it has NaN."""
+    parts = rbm.ties_score([_ties("ref", 0, [1.0, 0.0]), _ties("ref", 1, [0.0, 1.0])])
+    assert parts == {"tied_accuracy": 0.0, "ref_accuracy": 0.5, "correctness_preferred": 0.0,
+                     "correctness_preferred_hard": 0.0, "margin": 0.0, "score": pytest.approx(0.15)}
+
+
+def test_v2_result_names_ties_parts_scored_and_unscored_subsets():
+    records = EDGE_TIES + [{"subset": "Math", "scores": [2.0, 1.0, 2.0, 0.0]}, {"subset": "Chat", "scores": [1.0, 0.0]}]
+    scores = rbm.v2_scores(records)
+    ties = rbm.ties_score(EDGE_TIES)
+    assert scores["subsets"]["Ties"] == {"n": len(EDGE_TIES), "accuracy": ties["score"], "ties": ties}
+    assert scores["subsets"]["Math"]["accuracy"] == 0.5  # a two-way tie at the top
+    assert scores["overall"] == pytest.approx((0.5 + ties["score"]) / 2) and scores["overall_over"] == ["Math", "Ties"]
+    assert scores["unscored_subsets"] == ["Chat"] and scores["sections"]["Focus"] is None
+    nothing = rbm.v2_scores([{"subset": "Chat", "scores": [1.0, 0.0]}])
+    assert nothing["overall"] is None and nothing["overall_over"] == [] and nothing["missing_subsets"] == rbm.V2_SUBSETS
+
+
 # ---------------------------------------------------------------- data
 
 def test_a_row_missing_a_column_names_file_row_and_columns(tmp_path):

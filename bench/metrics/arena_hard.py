@@ -145,7 +145,8 @@ def style_vector(metadata: Mapping[str, Any]) -> list[float]:
 def style_features(model_meta: Sequence[Mapping], baseline_meta: Sequence[Mapping]) -> np.ndarray:
     """Per battle: length (m-b)/(m+b), markdown densities count/(len+1) as (m-b)/(m+b+1), z-scored (ddof 1).
 
-    A constant column (no battle differs in it) is set to zero where the official code would stop on NaN.
+    A constant column (no battle differs in it) is set to zero where the official code would stop on NaN. Constant
+    by its values: equal values not exact in binary can leave a float std of 1e-17, which would z-score noise.
     """
     m = np.array([style_vector(x) for x in model_meta])
     b = np.array([style_vector(x) for x in baseline_meta])
@@ -156,7 +157,8 @@ def style_features(model_meta: Sequence[Mapping], baseline_meta: Sequence[Mappin
     out[:, 1:] = (dm - db) / (dm + db + 1)
     std = out.std(axis=0, ddof=1) if len(out) > 1 else np.zeros(out.shape[1])
     safe = np.where(std > 0, std, 1.0)
-    return np.where(std > 0, (out - out.mean(axis=0)) / safe, 0.0)
+    varies = out.max(axis=0) > out.min(axis=0)
+    return np.where(varies, (out - out.mean(axis=0)) / safe, 0.0)
 
 
 def fit_bt_features(features, outcomes):

@@ -107,7 +107,8 @@ def ties_score(records: Iterable[Mapping[str, Any]]) -> dict[str, float]:
     Records hold ``id`` ("ref:<n>" has one correct answer, "tied:<n>" several), ``scores`` and
     ``num_correct`` (the first ``num_correct`` scores are the correct answers). A prompt is accurate
     when its worst correct answer beats its best wrong one; the margin terms ask whether that gap
-    exceeds the spread among the tied prompt's correct answers.
+    exceeds the spread among the tied prompt's correct answers. A partial run with no prompt of both kinds
+    scores the paired terms 0, where the official mean of nothing is NaN (an absent kind's accuracy is 0 in both).
     """
     groups: dict[tuple[str, int], tuple[list[float], list[float]]] = defaultdict(lambda: ([], []))
     for r in records:
