@@ -226,6 +226,38 @@ def world_curve(
     console.print(f"results: {out / 'results.json'}")
 
 
+@world_app.command("probe")
+def world_probe(
+    reward: Annotated[str | None, typer.Option(help="Reward model folder to probe (default: the world's r_0), "
+                                               "e.g. a run's iter_2/mstep_train/model.")] = None,
+    preset: PresetOpt = "tiny", config: ConfigOpt = None, overrides: SetOpt = None,
+    out: Annotated[Path | None, typer.Option(help="Also write the rows to this JSON file.")] = None,
+):
+    """What the reward model checks: how often it scores a constructed wrong answer (last position dropped or
+    repeated, one position substituted) above the right one, per task family (0 = always catches it, 0.5 = blind)."""
+    quiet_libraries()
+    from mt.checks import check_model, check_world
+    from mt.progress import Reporter
+    from mt.records import InputError, write_json
+    from mt.world.build import ensure_world
+    from mt.world.probe import variant_preferences
+
+    with user_errors():
+        cfg = _load(preset, config, overrides)
+        if reward is not None:
+            check_model(reward, "reward", key="--reward")
+        if out is not None and out.is_dir():
+            raise InputError(f"--out {out}: a folder; give a JSON file name")
+        check_world(cfg.world)
+        with Reporter() as reporter:
+            world = ensure_world(cfg.world, reporter)
+        rows = variant_preferences(world, reward)
+    if out is not None:
+        write_json(out, rows)
+    console.print(table(rows, title=f"{reward or 'r_0'} against the right answer ({world.regime} regime): "
+                                    "share preferring the variant"))
+
+
 def _tables(names: list[str], preset: str, seeds: int | None, methods: list[str] | None, out: Path | None,
             runs: Path, overrides: list[str] | None, dry_run: bool, quiet: bool) -> None:
     quiet_libraries()
@@ -362,8 +394,8 @@ app.command("related")(_table_command(["related"], "RLP-SPG, RLP-UML and SEAM-fi
 def headline(
     preset: TablePreset = "tiny",
     variant: Annotated[list[str] | None, typer.Option(
-        "--variant", "-v", help="Only these variants of the recipe's [headline] (e.g. a world regime).")] = None,
-    seeds: Annotated[int | None, typer.Option(help="Seeds per method (default: the recipe's [headline] seeds).",
+        "--variant", "-v", help="Only these variants of the recipe's headline section (e.g. a world regime).")] = None,
+    seeds: Annotated[int | None, typer.Option(help="Seeds per method (default: the recipe's headline section).",
                                               min=2)] = None,
     out: Annotated[Path | None, typer.Option(help="Output folder; default results/<recipe>/headline.")] = None,
     runs: Runs = Path("runs/tables"), overrides: SetOpt = None,

@@ -376,6 +376,9 @@ CASES = [
          "gold"),
     case("world-curve-out-is-a-file", "world curve gold --out {file} --set world.dir={out}/{id}", "--out",
          "a-file.txt"),
+    case("world-probe-no-such-reward", "world probe --reward {out}/{id}/rm --set world.dir={out}/{id}", "--reward",
+         "no such folder"),
+    case("world-probe-out-is-a-folder", "world probe --out {notes} --set world.dir={out}/{id}", "--out", "a folder"),
     # ---- tables (each fails before a cell trains)
     case("table1-unknown-recipe", "table1 --dry-run --preset nope", "unknown recipe 'nope'", "tiny"),
     case("table2-malformed-recipe", "table2 --dry-run --preset {bad_toml}", "recipe", "bad.toml", "line 3"),

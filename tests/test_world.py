@@ -186,3 +186,47 @@ def test_generation_of_the_world_policy_is_seeded(world):
     rows = world.split("eval")[:5]
     s = Sampling(2, 0.8, 0.95, 24, 3)
     assert gen.generate([r["prompt"] for r in rows], s) == gen.generate([r["prompt"] for r in rows], s)
+
+
+def test_long_rate_counts_padded_answers_by_position():
+    """Answers with more positions than the right one; the marker and a trailing newline are not positions."""
+    from mt.world.measure import long_rate
+
+    rows = [{"family": "add", "answer": "125"}, {"family": "sort", "answer": "1 2 3"},
+            {"family": "reverse", "answer": "dcba"}]
+    texts = [["1255", "125\n"], [MARKER + "1 2 3", "1 2 3 3"], ["dcb", "dcbaa"]]
+    assert long_rate(rows, [[{"text": t} for t in ts] for ts in texts]) == pytest.approx(3 / 6)
+    # Sums are compared right-aligned, so an appended digit shifts the rest: 1 of 4 positions, halved.
+    assert gold_reward("add", "125", "1255") == pytest.approx(0.5 * 1 / 4)
+
+
+def test_probe_variants_differ_from_the_right_answer_in_one_known_way():
+    import random
+
+    from mt.world.probe import VARIANTS
+
+    rng = random.Random(0)
+    made = {name: {fam: make(fam, ans, rng) for fam, ans in [("add", "365"), ("sort", "0 1 3 4"),
+                                                             ("reverse", "olleh")]} for name, make in VARIANTS.items()}
+    assert made["drop last"] == {"add": "36", "sort": "0 1 3", "reverse": "olle"}
+    assert made["repeat last"] == {"add": "3655", "sort": "0 1 3 4 4", "reverse": "ollehh"}
+    for family, answer in [("add", "365"), ("sort", "0 1 3 4"), ("reverse", "olleh")]:
+        sub = made["substitute one"][family]
+        assert len(sub) == len(answer) and sum(a != b for a, b in zip(sub, answer, strict=True)) == 1
+    for _ in range(200):  # a sum keeps its length: the leading digit never becomes 0
+        assert len(VARIANTS["substitute one"]("add", "10", rng)) == 2
+
+
+@pytest.mark.slow
+def test_world_probe_reports_each_variant_and_family(small_world_args, tmp_path):
+    from typer.testing import CliRunner
+
+    from reproduce.cli import app
+
+    out = tmp_path / "probe.json"
+    result = CliRunner().invoke(app, ["world", "probe", *small_world_args, "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(out.read_text())
+    assert {(r["variant"], r["family"]) for r in rows} == {
+        (v, f) for v in ("drop last", "repeat last", "substitute one") for f in ("add", "sort", "reverse")}
+    assert all(0 <= r["prefers_variant"] <= 1 and r["variant_gold"] < 1 and r["prompts"] == 10 for r in rows)

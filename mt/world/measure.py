@@ -22,7 +22,7 @@ from ..generate import Sampling, TransformersGenerator
 from ..records import read_jsonl, write_jsonl
 from ..reward import TransformersRewardScorer
 from .build import SAMPLE_TEMPERATURE, SAMPLE_TOP_P, World
-from .tasks import MARKER, gold_reward
+from .tasks import MARKER, gold_reward, strip_marker, units
 
 EVAL_TEMPERATURE, EVAL_TOP_P = SAMPLE_TEMPERATURE, SAMPLE_TOP_P
 
@@ -160,6 +160,17 @@ def policy_stats(world: World, rows: Sequence[dict], graded: list[list[dict]]) -
     return out
 
 
+def long_rate(rows: Sequence[dict], graded: list[list[dict]]) -> float:
+    """Share of answers with more positions than the right one: the padding a length-biased RM pays for.
+
+    Measured for trained policies only, so that a world's manifest (and its fingerprint) stays as built."""
+    def positions(family: str, text: str) -> int:
+        return len(units(family, strip_marker(text.strip("\n"))[0].strip()))
+
+    return _mean([positions(r["family"], c["text"]) > positions(r["family"], r["answer"])
+                  for r, comps in zip(rows, graded, strict=True) for c in comps])
+
+
 def baseline_stats(world: World) -> dict[str, Any]:
     """pi_0's evaluation samples (cached for win rates) and r_0's numbers, stored in the manifest."""
     rows = world.split("eval")
@@ -205,7 +216,7 @@ def evaluate(world: World, policy: str, reward: str | None = None) -> dict[str, 
     base = world.manifest["initial"]
     pi0, pi0_r0 = pi0_eval_samples(world)
     graded = sample_graded(world, policy, rows, eval_sampling(world))
-    stats = policy_stats(world, rows, graded)
+    stats = {**policy_stats(world, rows, graded), "long_rate": long_rate(rows, graded)}
     gold_rise = (stats["gold_mean"] - base["gold_mean"]) / (base["gold_std"] or 1.0)
     wins = win_rates_by_prompt(graded, pi0)
     out: dict[str, Any] = {"regime": world.regime, "world_fingerprint": world.manifest["fingerprint"]["numbers"],
