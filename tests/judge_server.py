@@ -109,6 +109,17 @@ class ScriptedServer:
                     server.in_flight += 1
                     server.max_in_flight = max(server.max_in_flight, server.in_flight)
                     server.auth.append(self.headers.get("Authorization"))
+                done = False
+
+                def finished():
+                    # Counted out before the answer is sent: once the client has it, it may send the next
+                    # request before this thread runs again, and that must not read as one more in flight.
+                    nonlocal done
+                    if not done:
+                        done = True
+                        with server.lock:
+                            server.in_flight -= 1
+
                 try:
                     body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                     with server.lock:
@@ -125,11 +136,11 @@ class ScriptedServer:
                     for name, value in {"Content-Type": "application/json", **headers}.items():
                         self.send_header(name, value)
                     self.send_header("Content-Length", str(len(data)))
+                    finished()
                     self.end_headers()
                     self.wfile.write(data)
                 finally:
-                    with server.lock:
-                        server.in_flight -= 1
+                    finished()
 
             def log_message(self, *args):
                 pass
