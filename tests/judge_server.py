@@ -109,17 +109,6 @@ class ScriptedServer:
                     server.in_flight += 1
                     server.max_in_flight = max(server.max_in_flight, server.in_flight)
                     server.auth.append(self.headers.get("Authorization"))
-                done = False
-
-                def finished():
-                    # Counted out before the answer is sent: once the client has it, it may send the next
-                    # request before this thread runs again, and that must not read as one more in flight.
-                    nonlocal done
-                    if not done:
-                        done = True
-                        with server.lock:
-                            server.in_flight -= 1
-
                 try:
                     body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                     with server.lock:
@@ -131,16 +120,18 @@ class ScriptedServer:
                         status, headers, payload = 401, {}, {"error": {"message": f"invalid api key {presented}"}}
                     else:
                         status, headers, payload = server.reply(body)
-                    data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-                    self.send_response(status)
-                    for name, value in {"Content-Type": "application/json", **headers}.items():
-                        self.send_header(name, value)
-                    self.send_header("Content-Length", str(len(data)))
-                    finished()
-                    self.end_headers()
-                    self.wfile.write(data)
                 finally:
-                    finished()
+                    # Counted out before the answer is sent: once the client has it, it may send its next
+                    # request before this thread runs again, and that must not read as one more in flight.
+                    with server.lock:
+                        server.in_flight -= 1
+                data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+                self.send_response(status)
+                for name, value in {"Content-Type": "application/json", **headers}.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
 
             def log_message(self, *args):
                 pass

@@ -17,19 +17,13 @@ from typing import Any
 
 from ..reward import TransformersRewardScorer
 from .build import World
-from .tasks import gold_reward, units
-
-
-def _join(family: str, parts: list[str]) -> str:
-    if family == "add":
-        return "".join(reversed(parts)) or "0"
-    return (" " if family == "sort" else "").join(parts)
+from .tasks import gold_reward, join_units, units
 
 
 def _dropped(family: str, answer: str, rng: random.Random) -> str:
     """The last position missing (the written end: the units digit of a sum)."""
     parts = units(family, answer)
-    return _join(family, parts[1:] if family == "add" else parts[:-1])
+    return join_units(family, parts[1:] if family == "add" else parts[:-1]) or "0"
 
 
 def _repeated(family: str, answer: str, rng: random.Random) -> str:
@@ -45,7 +39,7 @@ def _substituted(family: str, answer: str, rng: random.Random) -> str:
     if family == "add" and len(parts) > 1 and i == len(parts) - 1:
         alphabet = alphabet[1:]  # no leading zero: the sum keeps its length
     parts[i] = rng.choice([c for c in alphabet if c != parts[i]])
-    return _join(family, parts)
+    return join_units(family, parts)
 
 
 VARIANTS: dict[str, Callable[[str, str, random.Random], str]] = {

@@ -63,6 +63,13 @@ def units(family: str, text: str) -> list[str]:
     return list(text)
 
 
+def join_units(family: str, parts: list[str]) -> str:
+    """The text whose positions are ``parts`` (the inverse of ``units``)."""
+    if family == "add":
+        return "".join(reversed(parts))
+    return (" " if family == "sort" else "").join(parts)
+
+
 def strip_marker(response: str) -> tuple[str, bool]:
     if response.startswith(MARKER):
         return response[len(MARKER):], True
@@ -110,11 +117,8 @@ def _edit(family: str, answer: str, rng: random.Random) -> str:
         else:
             i = rng.randrange(len(parts))
             parts.insert(i, parts[i])
-    if family == "add":
-        return "".join(reversed(parts)).lstrip("0") or "0"
-    if family == "sort":
-        return " ".join(parts)
-    return "".join(parts)
+    text = join_units(family, parts)
+    return (text.lstrip("0") or "0") if family == "add" else text
 
 
 def generate_instances(families: list[str], count: int, rng: random.Random, exclude: set[str]) -> list[Instance]:
