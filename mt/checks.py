@@ -145,6 +145,16 @@ def check_out_dir(path: str | Path, what: str) -> Path:
     return p
 
 
+def check_unfinished_out_dir(path: str | Path, what: str) -> Path:
+    """``check_out_dir`` for a command that cannot resume: a folder that already holds its ``results.json`` is
+    finished work, which a rerun would overwrite."""
+    p = check_out_dir(path, what)
+    if (p / "results.json").exists():
+        raise InputError(f"{what} {path}: already holds results.json from an earlier run; give another folder "
+                         "or remove that one")
+    return p
+
+
 def check_world(cfg) -> Path:
     """The gold world's settings that only the world's code knows (its task families) and its folder; returns the
     folder. Imports the world's code, so call it where the world is about to be used."""

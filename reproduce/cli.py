@@ -167,7 +167,7 @@ def world_controls(
     """One DPO round from pi_0 labelled by gold, r_0, a coin and inverted gold: on a calibrated world they
     order gold > r_0 > random > inverted (the instrument's controls, before any method is read)."""
     quiet_libraries()
-    from mt.checks import check_out_dir, check_world
+    from mt.checks import check_unfinished_out_dir, check_world
     from mt.progress import Reporter
     from mt.records import write_json
     from mt.world.build import ensure_world
@@ -175,7 +175,7 @@ def world_controls(
 
     with user_errors():
         cfg = _load(preset, config, overrides)
-        check_out_dir(out, "--out")
+        check_unfinished_out_dir(out, "--out")
         check_world(cfg.world)
         with Reporter() as reporter:
             world = ensure_world(cfg.world, reporter)
@@ -202,7 +202,7 @@ def world_curve(
     """Iterative DPO against a fixed labeller: with r_0 the gold curve should rise, then fall as the policy
     over-optimises r_0 (whose own score keeps rising); with gold it should not fall."""
     quiet_libraries()
-    from mt.checks import check_out_dir, check_world
+    from mt.checks import check_unfinished_out_dir, check_world
     from mt.options import ConfigError
     from mt.progress import Reporter
     from mt.records import write_json
@@ -213,7 +213,7 @@ def world_curve(
         if labeller not in LABELLERS:
             raise ConfigError(f"unknown labeller {labeller!r}; expected one of {', '.join(LABELLERS)}")
         cfg = _load(preset, config, overrides)
-        check_out_dir(out, "--out")
+        check_unfinished_out_dir(out, "--out")
         check_world(cfg.world)
         with Reporter() as reporter:
             world = ensure_world(cfg.world, reporter)

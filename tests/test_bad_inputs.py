@@ -249,6 +249,8 @@ def w(tmp_path_factory, tiny_models, judge) -> World:
     world.paths.update(run=str(run), runs=str(state / "runs"))
     add("notes", state / "notes" / "todo.txt", "my notes, not a run\n")
     world.paths["notes"] = str(state / "notes")
+    add("curve_done", state / "world-curve" / "results.json", json.dumps([{"iteration": 0, "gold_mean": 0.5}]))
+    world.paths["curve_done"] = str(state / "world-curve")
     add("world_dir", state / "world" / "world.json", json.dumps({"digest": "000000000000"}))
     world.paths["world_dir"] = str(state / "world")
     add("corrupt_world", state / "corrupt-world" / "world.json", '{"digest": "0"\n"sizes": {}}\n')
@@ -372,10 +374,14 @@ CASES = [
          "invalid JSON at line 2"),
     case("world-controls-out-is-a-file", "world controls --out {file} --set world.dir={out}/{id}", "--out",
          "a-file.txt"),
+    case("world-controls-out-is-finished", "world controls --out {curve_done} --set world.dir={out}/{id}", "--out",
+         "world-curve", "results.json"),
     case("world-curve-unknown-labeller", "world curve oracle --set world.dir={out}/{id}", "labeller", "oracle",
          "gold"),
     case("world-curve-out-is-a-file", "world curve gold --out {file} --set world.dir={out}/{id}", "--out",
          "a-file.txt"),
+    case("world-curve-out-is-finished", "world curve r0 --out {curve_done} --set world.dir={out}/{id}", "--out",
+         "world-curve", "results.json"),
     case("world-probe-no-such-reward", "world probe --reward {out}/{id}/rm --set world.dir={out}/{id}", "--reward",
          "no such folder"),
     case("world-probe-out-is-a-folder", "world probe --out {notes} --set world.dir={out}/{id}", "--out", "a folder"),

@@ -32,7 +32,7 @@ def test_layers_preset_file_overrides(tmp_path):
     cfg = load_config("tiny", extra, ["select.tau=0.7", "data.pm_parts=1,2"])
     assert cfg.estep.beta == 0.2  # file over preset
     assert cfg.select.tau == 0.7  # override over file
-    assert cfg.estep.learning_rate == 5e-5  # from the preset
+    assert cfg.estep.learning_rate == 1e-4  # from the preset
     assert cfg.data.pm_parts == [1, 2]
     assert cfg.sampling.k == 5  # untouched default
 

@@ -12,7 +12,7 @@ from mt.generate import Sampling, TransformersGenerator
 from mt.tiny import TinySize, build_policy, save
 from mt.world.build import build_world
 from mt.world.config import WorldConfig
-from mt.world.controls import controls_order, run_controls
+from mt.world.controls import controls_order, iterate, run_controls
 from mt.world.measure import pair_accuracy, policy_stats, sample_graded
 from mt.world.tasks import MARKER, corrupt, gold_reward
 
@@ -74,6 +74,21 @@ def test_gold_labels_help_and_inverted_labels_hurt_in_one_round(world, tmp_path)
     assert results["inverted"]["gold_win_rate_vs_pi0"] < 0.46
     assert controls_order(results)
     assert results["gold"]["kl_vs_pi0"] > 0 and results["inverted"]["kl_vs_pi0"] > 0
+
+
+@pytest.mark.slow
+def test_r0_labelled_iterative_dpo_over_optimises_r0(world, tmp_path):
+    """The instrument's central control (`mt-repro world curve r0`): against the fixed r_0, gold peaks within
+    three rounds and then falls while r_0's own score keeps rising and its accuracy on the policy's samples
+    decays; a world where this fails cannot show what an RM update is for."""
+    rows = iterate(world, "r0", 5, tmp_path)
+    gold = [r["gold_mean"] for r in rows]
+    peak = max(range(1, 6), key=gold.__getitem__)
+    assert peak <= 3 and gold[peak] >= gold[0] + 0.03
+    assert gold[5] <= gold[peak] - 0.03
+    scores = [r["r0_mean"] for r in rows]
+    assert all(b > a for a, b in zip(scores, scores[1:], strict=False))
+    assert rows[0]["r0_onpolicy_accuracy"] - rows[5]["r0_onpolicy_accuracy"] >= 0.08
 
 
 @pytest.mark.slow
@@ -230,3 +245,18 @@ def test_world_probe_reports_each_variant_and_family(small_world_args, tmp_path)
     assert {(r["variant"], r["family"]) for r in rows} == {
         (v, f) for v in ("drop last", "repeat last", "substitute one") for f in ("add", "sort", "reverse")}
     assert all(0 <= r["prefers_variant"] <= 1 and r["variant_gold"] < 1 and r["prompts"] == 10 for r in rows)
+
+
+def test_package_set_records_the_copy_that_would_be_imported(tmp_path, monkeypatch):
+    """A copy installed ahead of the environment (``pip install --target`` on PYTHONPATH) is the one a world
+    is built with, so the manifest must name its version, not the shadowed one's."""
+    import sys
+
+    from mt.world.build import package_set
+
+    for folder, version in (("front", "2.0"), ("back", "1.0")):
+        info = tmp_path / folder / f"shadowed_pkg-{version}.dist-info"
+        info.mkdir(parents=True)
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: shadowed_pkg\nVersion: {version}\n")
+    monkeypatch.setattr(sys, "path", [str(tmp_path / "front"), str(tmp_path / "back"), *sys.path])
+    assert package_set()["shadowed-pkg"] == "2.0"

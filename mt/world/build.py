@@ -328,11 +328,11 @@ def package_set() -> dict[str, str]:
     """Every installed distribution and its version: what a world's numbers may depend on."""
     from importlib import metadata
 
-    found = {}
-    for dist in metadata.distributions():
+    found: dict[str, str] = {}
+    for dist in metadata.distributions():  # in sys.path order: the first copy of a name is the one imported
         name = dist.metadata["Name"]
         if name:
-            found[name.lower().replace("_", "-")] = dist.version
+            found.setdefault(name.lower().replace("_", "-"), dist.version)
     return dict(sorted(found.items()))
 
 
