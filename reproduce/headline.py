@@ -118,7 +118,7 @@ def sentence(results, headline: Headline) -> str:
         return f"{a} and {b} share no finished seed yet"
     r = paired_difference(va, vb)
     k = headline.scale
-    verdict = ("better" if r.low > 0 else "worse" if r.high < 0 else "not distinguishable from")
+    verdict = ("better than" if r.low > 0 else "worse than" if r.high < 0 else "not distinguishable from")
     return (f"{a} minus {b}: {k * r.mean_diff:+.1f} points of {headline.metric} [95% CI {k * r.low:+.1f}, "
             f"{k * r.high:+.1f}] over {r.n} paired seeds, sign-flip p = {r.p_value:.3g}: {a} is {verdict} {b}"
             f"{'' if verdict.startswith('not') else ' by this measure'}; the interval is "

@@ -45,6 +45,7 @@ def test_the_sentence_states_the_interval_p_and_verdict():
     text = sentence(pilot_cells(), H)
     assert text.startswith("mutual-taught minus mt-no-rm-update: +4.0 points") and "over 3 paired seeds" in text
     assert "p = 0.25" in text  # three positive seeds: 2/8
+    assert "mutual-taught is better than mt-no-rm-update by this measure" in text
     assert sentence([cell("mutual-taught", 0, [0.5])], H).endswith("share no finished seed yet")
 
 
