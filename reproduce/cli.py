@@ -248,6 +248,9 @@ def world_probe(
             check_model(reward, "reward", key="--reward")
         if out is not None and out.is_dir():
             raise InputError(f"--out {out}: a folder; give a JSON file name")
+        if out is not None and out.exists():
+            raise InputError(f"--out {out}: already exists (an earlier probe's rows?); give another file name or "
+                             "remove that one")
         check_world(cfg.world)
         with Reporter() as reporter:
             world = ensure_world(cfg.world, reporter)
@@ -259,7 +262,7 @@ def world_probe(
 
 
 def _tables(names: list[str], preset: str, seeds: int | None, methods: list[str] | None, out: Path | None,
-            runs: Path, overrides: list[str] | None, dry_run: bool, quiet: bool) -> None:
+            runs: Path, overrides: list[str] | None, dry_run: bool, quiet: bool, jobs: int | None) -> None:
     quiet_libraries()
     from mt.checks import check_out_dir, check_run_inputs
     from mt.progress import Reporter
@@ -292,7 +295,7 @@ def _tables(names: list[str], preset: str, seeds: int | None, methods: list[str]
         if recipe.evaluation == "benchmarks" and cells:
             check_run_inputs(*initial_cell(recipe, runs, overrides or []))
         with Reporter(enabled=not quiet) as reporter:
-            results = run_cells(cells, reporter)
+            results = run_cells(cells, reporter, recipe.workers(jobs))
             if recipe.evaluation == "benchmarks" and cells:
                 results.append(run_initial(recipe, runs, overrides or [], reporter))
     save_results(results, target / "cells.json")
@@ -367,13 +370,16 @@ Out = Annotated[Path | None, typer.Option(help="Output folder; default results/<
 Runs = Annotated[Path, typer.Option(help="Where the cells' run directories live (resumable).")]
 DryRun = Annotated[bool, typer.Option(help="Print the plan (every cell, its config and evaluation) and stop.")]
 Quiet = Annotated[bool, typer.Option(help="No progress bars.")]
+Jobs = Annotated[int | None, typer.Option(
+    "--jobs", "-j", min=1, help="Cells run side by side, each in its own process with an equal share of the CPU "
+    "threads (a cell's numbers do not change); default: the recipe's jobs (tiny: 2), at most the CPU count.")]
 
 
 def _table_command(names: list[str], doc: str):
     def command(preset: TablePreset = "tiny", seeds: Seeds = None, methods: Methods = None, out: Out = None,
                 runs: Runs = Path("runs/tables"), overrides: SetOpt = None, dry_run: DryRun = False,
-                quiet: Quiet = False):
-        _tables(names, preset, seeds, methods, out, runs, overrides, dry_run, quiet)
+                quiet: Quiet = False, jobs: Jobs = None):
+        _tables(names, preset, seeds, methods, out, runs, overrides, dry_run, quiet, jobs)
 
     command.__doc__ = doc
     return command
@@ -400,7 +406,7 @@ def headline(
     out: Annotated[Path | None, typer.Option(help="Output folder; default results/<recipe>/headline.")] = None,
     runs: Runs = Path("runs/tables"), overrides: SetOpt = None,
     dry_run: Annotated[bool, typer.Option(help="Print the planned seeds and what they can detect, and stop.")] = False,
-    quiet: Quiet = False,
+    quiet: Quiet = False, jobs: Jobs = None,
 ):
     """The headline comparison (Mutual-Taught minus the loop without its RM update, beside iterative DPO and the
     M-step's oracle and random controls) at enough seeds to decide it, per variant; apart from the full tables."""
@@ -444,7 +450,7 @@ def headline(
             if dry_run:
                 continue
             with Reporter(enabled=not quiet) as reporter:
-                results = run_cells(cells, reporter)
+                results = run_cells(cells, reporter, recipe.workers(jobs))
             save_results(results, target / "cells.json")
             written = render_tables(["headline"], results, sub, target, h.methods)
             written += write_paired(results, [tuple(h.comparison), *recipe.comparisons], policy_metrics(sub), target)

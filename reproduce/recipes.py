@@ -9,6 +9,7 @@ finished is read back, not rerun.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,6 +31,11 @@ class Recipe:
     method_overrides: dict[str, list[str]] = field(default_factory=dict)
     comparisons: list[tuple[str, str]] = field(default_factory=list)  # (method, comparator) pairs, paired by seed
     headline: Headline | None = None  # the decisive comparison at many seeds (`mt-repro headline`)
+    jobs: int = 1  # cells run side by side (tiny models on a CPU); one for GPU recipes, whose cells fill the GPU
+
+    def workers(self, jobs: int | None = None) -> int:
+        """Cells to run side by side: ``jobs`` (the --jobs option) or the recipe's, at most the CPU count."""
+        return max(1, min(jobs or self.jobs, os.cpu_count() or 1))
 
     @property
     def evaluation(self) -> str:
@@ -70,12 +76,15 @@ def load_recipe(name: str) -> Recipe:
         raise ConfigError(f"recipe {path}: expected [methods.NAME] tables, got methods = {methods!r}")
     for method in methods:
         METHODS.get(method)  # an unknown name is an error that lists the known ones
-    unknown = sorted(set(data) - {"base", "preset", "seeds", "config", "methods", "comparisons", "headline"})
+    jobs = data.get("jobs", 1)
+    if not isinstance(jobs, int) or isinstance(jobs, bool) or jobs < 1:
+        raise ConfigError(f"recipe {path}: jobs={jobs!r}: expected an integer >= 1 (cells run side by side)")
+    unknown = sorted(set(data) - {"base", "preset", "seeds", "jobs", "config", "methods", "comparisons",
+                                  "headline"})
     if unknown:
         raise ConfigError(f"{path}: unknown recipe keys {', '.join(unknown)}; a recipe has preset, seeds, [config] "
-                          "(settings every cell shares), base (a recipe this one varies), comparisons ([method, comparator] "
-                          "pairs), [headline] and "
-                          "[methods.NAME] overrides")
+                          "(settings every cell shares), base (a recipe this one varies), jobs (cells run side by "
+                          "side), comparisons ([method, comparator] pairs), [headline] and [methods.NAME] overrides")
     comparisons = [tuple(c) for c in data.get("comparisons", [])]
     for c in comparisons:
         if len(c) != 2:
@@ -86,7 +95,7 @@ def load_recipe(name: str) -> Recipe:
     for name in headline.methods if headline else []:
         METHODS.get(name)
     recipe = Recipe(path.stem, data["preset"], int(data.get("seeds", 1)), data.get("config", {}),
-                    {m: list(v.get("overrides", [])) for m, v in methods.items()}, comparisons, headline)
+                    {m: list(v.get("overrides", [])) for m, v in methods.items()}, comparisons, headline, jobs)
     load_config(recipe.preset, tables=[recipe.config])  # a bad key or value is reported before any cell runs
     return recipe
 

@@ -133,7 +133,11 @@ def sampled_responses(records: list[dict[str, Any]]) -> int:
     return total
 
 
-def run_cells(cells: list[Cell], reporter: Reporter = QUIET) -> list[CellResult]:
+def run_cells(cells: list[Cell], reporter: Reporter = QUIET, jobs: int = 1) -> list[CellResult]:
+    """Run (or read back) every cell, in order, or ``jobs`` at a time in worker processes that share the CPU
+    threads out evenly. A cell's numbers do not depend on how many ran beside it (tests/test_methods.py)."""
+    if jobs > 1 and sum(not (c.run_dir / "summary.json").exists() for c in cells) > 1:
+        return _run_cells_in_workers(cells, reporter, jobs)
     results = []
     with reporter.task("table cells", len(cells)) as advance:
         for cell in cells:
@@ -142,6 +146,60 @@ def run_cells(cells: list[Cell], reporter: Reporter = QUIET) -> list[CellResult]
             results.append(res)
             advance(1)
     return results
+
+
+def _run_cells_in_workers(cells: list[Cell], reporter: Reporter, jobs: int) -> list[CellResult]:
+    import multiprocessing
+    import os
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    jobs = min(jobs, len(cells))
+    _build_worlds(cells, reporter)  # once, here: workers building the same world at once would race
+    threads = max(1, (os.cpu_count() or 1) // jobs)
+    reporter.log(f"{len(cells)} cells, {jobs} at a time ({threads} CPU thread{'s' * (threads > 1)} each)")
+    results: list[CellResult | None] = [None] * len(cells)
+    pool = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"), initializer=_init_worker,
+                               initargs=(threads,))
+    try:
+        with reporter.task("table cells", len(cells)) as advance:
+            # A method's spec holds its build function, which need not pickle; the worker looks it up by name.
+            futures = {pool.submit(_run_cell_by_name, c.method.name, c.seed, c.run_dir, c.config, c.overrides,
+                                   c.ignored): i for i, c in enumerate(cells)}
+            for future in as_completed(futures):
+                i = futures[future]
+                results[i] = future.result()
+                reporter.log(f"[bold]{cells[i].label}[/bold] done -> {cells[i].run_dir}")
+                advance(1)
+    finally:
+        pool.shutdown(cancel_futures=True)  # after an error: no new cell starts, a started one finishes
+    return results
+
+
+def _build_worlds(cells: list[Cell], reporter: Reporter) -> None:
+    from mt.world.build import ensure_world, world_dir
+
+    worlds = {world_dir(c.config.world): c.config.world for c in cells if c.config.run.env == "world"}
+    for world in worlds.values():
+        ensure_world(world, reporter)
+
+
+def _init_worker(threads: int) -> None:
+    import os
+
+    os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = str(threads)
+    import torch
+
+    from .console import quiet_libraries
+
+    torch.set_num_threads(threads)
+    quiet_libraries()
+
+
+def _run_cell_by_name(method: str, seed: int, run_dir: Path, config: MTConfig, overrides: list[str],
+                      ignored: list[str]) -> CellResult:
+    from .methods import METHODS
+
+    return run_cell(Cell(METHODS.get(method), seed, run_dir, config, overrides, ignored))
 
 
 # ---------------------------------------------------------------------------------------------- numbers

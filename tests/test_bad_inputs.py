@@ -179,6 +179,7 @@ def w(tmp_path_factory, tiny_models, judge) -> World:
     add("binary_toml", f / "binary.toml", BINARY)
     add("bad_toml", f / "bad.toml", '[run]\nseed = 1\n[estep\nbeta = 0.1\n')
     add("empty_toml", f / "empty.toml", "")
+    add("jobs_toml", f / "no-jobs.toml", 'preset = "tiny"\njobs = 0\n')
     add("nonutf8_jsonl", f / "latin1.jsonl", b'{"prompt": "ok"}\n{"prompt": "caf\xe9"}\n')
     add("binary_jsonl", f / "binary.jsonl", BINARY)
     add("empty_jsonl", f / "empty.jsonl", "")
@@ -385,6 +386,8 @@ CASES = [
     case("world-probe-no-such-reward", "world probe --reward {out}/{id}/rm --set world.dir={out}/{id}", "--reward",
          "no such folder"),
     case("world-probe-out-is-a-folder", "world probe --out {notes} --set world.dir={out}/{id}", "--out", "a folder"),
+    case("world-probe-out-exists", "world probe --out {file} --set world.dir={out}/{id}", "--out", "a-file.txt",
+         "already exists"),
     # ---- tables (each fails before a cell trains)
     case("table1-unknown-recipe", "table1 --dry-run --preset nope", "unknown recipe 'nope'", "tiny"),
     case("table2-malformed-recipe", "table2 --dry-run --preset {bad_toml}", "recipe", "bad.toml", "line 3"),
@@ -394,6 +397,8 @@ CASES = [
     case("related-unknown-method", "related --dry-run --method rlp-xyz", "unknown method 'rlp-xyz'"),
     case("tables-unknown-key", "tables --dry-run --set estep.betta=1", "estep.betta"),
     case("tables-no-seeds", "tables --dry-run --seeds 0", "--seeds", usage=True),
+    case("tables-no-jobs", "tables --dry-run --jobs 0", "--jobs", usage=True),
+    case("tables-recipe-no-jobs", "tables --dry-run --preset {jobs_toml}", "no-jobs.toml", "jobs=0", "integer >= 1"),
     case("table1-out-is-a-file", "table1 --out {file} --runs {out}/{id}", "--out", "a-file.txt"),
     case("tables-runs-is-a-file", "tables --out {out}/{id} --runs {file}", "--runs", "a-file.txt"),
     case("related-cell-run-dir-other-config", "related --method iterative-dpo --seeds 1 --out {out}/{id} "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 from pathlib import Path
 
@@ -65,7 +66,8 @@ def test_iterative_dpo_never_changes_the_rm_and_sppo_runs(small_world, small_wor
     rm_before = digest(world.reward)
     user = [*small_world_overrides, "data.max_prompts=60", "run.iterations=2"]
     cells = plan(load_recipe("tiny"), ["iterative-dpo", "sppo", "offline-dpo"], 1, tmp_path, user)
-    cells[1].config.run.iterations = 1  # one SPPO iteration shows its update; iterative DPO checks the method's count
+    sppo_cell = next(c for c in cells if c.method.name == "sppo")
+    sppo_cell.config.run.iterations = 1  # one SPPO iteration shows its update; iterative DPO checks the method's count
     results = {c.method.name: run_cell(c, QUIET) for c in cells}
     it = results["iterative-dpo"]
     assert it.iterations_done == 3 and not it.stopped  # the method's three iterations, not the --set
@@ -91,23 +93,35 @@ def test_table1_command_writes_tables_and_curves(small_world, small_world_args, 
 
     from reproduce.cli import app
 
-    args = ["table1", "--preset", "tiny", "--seeds", "1", "-m", "mutual-taught", "-m", "mt-no-rm-update",
-            "--runs", str(tmp_path / "runs"), "--out", str(tmp_path / "out"), "--quiet",
-            *small_world_args, "--set", "data.max_prompts=90"]
+    def table1(name: str, *methods: str, jobs: int) -> list[str]:
+        return ["table1", "--preset", "tiny", "--seeds", "1", *(a for m in methods for a in ("-m", m)), "--jobs", str(jobs),
+                "--runs", str(tmp_path / name / "runs"), "--out", str(tmp_path / name / "out"), "--quiet",
+                *small_world_args, "--set", "data.max_prompts=90"]
+
+    args = table1("both", "mutual-taught", "mt-no-rm-update", jobs=2)
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
-    out = tmp_path / "out"
+    out = tmp_path / "both" / "out"
     for name in ("table1", "table2", "table3"):
         assert (out / f"{name}.md").exists() and (out / f"{name}.tex").exists() and (out / f"{name}.csv").exists()
     assert (out / "curves.png").read_bytes()[:4] == b"\x89PNG"
     assert "Not run here: offline-dpo" in (out / "table1.md").read_text()
     # A second invocation reads the finished cells back instead of training again.
-    runs = tmp_path / "runs"
+    runs = tmp_path / "both" / "runs"
     before = {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in runs.glob("**/DONE.json")}
     cells = (out / "cells.json").read_text()
     again = CliRunner().invoke(app, args)
     assert again.exit_code == 0 and (out / "cells.json").read_text() == cells
     assert {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in runs.glob("**/DONE.json")} == before
+    # Two cells side by side (each in a worker process) give the numbers that one cell run alone gives.
+    result = CliRunner().invoke(app, table1("alone", "mutual-taught", jobs=1))
+    assert result.exit_code == 0, result.output
+
+    def mt_rows(folder):
+        rows = next(c["rows"] for c in json.loads((folder / "cells.json").read_text()) if c["method"] == "mutual-taught")
+        return [{k: v for k, v in r.items() if k != "wall_time_s"} for r in rows]
+
+    assert len(mt_rows(out)) >= 2 and mt_rows(tmp_path / "alone" / "out") == mt_rows(out)
 
 
 @pytest.mark.slow

@@ -28,7 +28,8 @@ def _dropped(family: str, answer: str, rng: random.Random) -> str:
 
 def _repeated(family: str, answer: str, rng: random.Random) -> str:
     """The last written position written twice: one position too many."""
-    return answer + (" " + answer.split()[-1] if family == "sort" else answer[-1])
+    parts = units(family, answer)
+    return join_units(family, [parts[0], *parts] if family == "add" else [*parts, parts[-1]])
 
 
 def _substituted(family: str, answer: str, rng: random.Random) -> str:
