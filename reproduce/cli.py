@@ -286,7 +286,7 @@ def _tables(names: list[str], preset: str, seeds: int | None, methods: list[str]
         cells = plan(recipe, wanted, seeds or recipe.seeds, runs, overrides or [])
         target = out or Path("results") / recipe.name
         if dry_run:
-            _print_plan(recipe, cells, names, target)
+            _print_plan(recipe, cells, names, target, recipe.workers(jobs))
             return
         check_out_dir(target, "--out")
         check_out_dir(runs, "--runs")
@@ -311,7 +311,7 @@ def _tables(names: list[str], preset: str, seeds: int | None, methods: list[str]
     console.print("wrote " + ", ".join(str(p) for p in written) + f", {target / 'cells.json'}")
 
 
-def _print_plan(recipe, cells, names, target) -> None:
+def _print_plan(recipe, cells, names, target, jobs: int) -> None:
     rows = []
     for c in cells:
         done = (c.run_dir / "summary.json").exists()
@@ -332,7 +332,8 @@ def _print_plan(recipe, cells, names, target) -> None:
                                 "and once on pi_0 and r_0 (the initial row)",
                   "none": "none (the recipe's runs are not evaluated)"}[recipe.evaluation]
     console.print(f"evaluation: {evaluation}\noutputs: {target}/<table>.md|.tex|.csv, paired.*, cells.json"
-                  + (", curves.png" if recipe.evaluation == "world" else ""))
+                  + (", curves.png" if recipe.evaluation == "world" else "")
+                  + f"\ncells run {jobs} at a time (--jobs)")
     if recipe.evaluation == "benchmarks" and cfg is not None:
         console.print(table(_benchmark_plan(cfg, len(cells) + 1),
                             title="benchmarks: per evaluated model pair (every cell's final models, and pi_0/r_0 once)"))

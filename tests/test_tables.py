@@ -69,6 +69,16 @@ def test_cells_share_everything_but_what_defines_the_method(tmp_path):
     assert ignored[1].config.run.iterations == 5 and not ignored[1].ignored
 
 
+def test_cells_run_side_by_side_as_the_recipe_or_jobs_says_at_most_one_per_cpu(monkeypatch):
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    tiny, paper = load_recipe("tiny"), load_recipe("paper")
+    assert (tiny.jobs, paper.jobs) == (2, 1)
+    assert (tiny.workers(), paper.workers(), tiny.workers(1), paper.workers(2)) == (2, 1, 1, 2)
+    assert load_recipe("tiny-hack").workers() == 2  # a variant inherits its base's jobs
+    monkeypatch.setattr("os.cpu_count", lambda: 1)
+    assert (tiny.workers(), tiny.workers(8)) == (1, 1)
+
+
 def test_unknown_recipe_and_method_are_clear(tmp_path):
     with pytest.raises(ConfigError, match="unknown recipe 'nope'"):
         load_recipe("nope")
