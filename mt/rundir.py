@@ -27,6 +27,7 @@ from .errors import RunDirError
 from .records import atomic_write_text, dumps, read_json, write_json, write_jsonl
 
 DONE = "DONE.json"
+SUMMARY = "summary.json"  # written last: a run directory that holds it is finished
 # Keys a rerun may change without invalidating finished stages (extending a run is a normal thing to do).
 MUTABLE_KEYS = {"run.iterations"}
 PACKAGES = ("torch", "transformers", "trl", "accelerate", "datasets", "alpaca-eval", "vllm", "mt-repro")
@@ -242,4 +243,4 @@ class RunDir:
         write_jsonl(self.root / "metrics.jsonl", rows)
 
     def write_summary(self, summary: dict[str, Any]) -> None:
-        atomic_write_text(self.root / "summary.json", dumps(summary))
+        atomic_write_text(self.root / SUMMARY, dumps(summary))

@@ -314,8 +314,7 @@ def _tables(names: list[str], preset: str, seeds: int | None, methods: list[str]
 def _print_plan(recipe, cells, names, target, jobs: int) -> None:
     rows = []
     for c in cells:
-        done = (c.run_dir / "summary.json").exists()
-        rows.append({"method": c.method.name, "seed": c.seed, "status": "done" if done else
+        rows.append({"method": c.method.name, "seed": c.seed, "status": "done" if c.finished else
                      "partial" if c.run_dir.exists() else "to run", "iterations": c.config.run.iterations,
                      "run dir": str(c.run_dir), "config": c.config.digest(),
                      "method settings": " ".join(o for o in c.overrides if not o.startswith(("run.seed", "run.name")))
@@ -444,7 +443,7 @@ def headline(
                 for cell in cells:
                     check_run_inputs(cell.config, cell.run_dir)
         for name, sub, cells, target in plans:
-            finished = [run_cell(c) for c in cells if (c.run_dir / "summary.json").exists()]
+            finished = [run_cell(c) for c in cells if c.finished]
             diffs, source = pilot(finished, Path("results") / recipe.name / "cells.json", h)
             console.print(table([power_plan(diffs, h, seeds or h.seeds, source)],
                                 title=f"headline {name}: {' minus '.join(h.comparison)} ({h.metric}, points)"))

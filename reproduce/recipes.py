@@ -118,6 +118,13 @@ class Cell:
     def label(self) -> str:
         return f"{self.method.name} (seed {self.seed})"
 
+    @property
+    def finished(self) -> bool:
+        """The cell's run wrote its summary, so it is read back, not trained."""
+        from mt.rundir import SUMMARY
+
+        return (self.run_dir / SUMMARY).exists()
+
 
 def method_overrides(spec: MethodSpec, user: list[str], recipe: list[str] = ()) -> tuple[list[str], list[str]]:
     """(overrides, ignored): the method's option values, the recipe's and the user's settings, then the settings

@@ -136,7 +136,7 @@ def sampled_responses(records: list[dict[str, Any]]) -> int:
 def run_cells(cells: list[Cell], reporter: Reporter = QUIET, jobs: int = 1) -> list[CellResult]:
     """Run (or read back) every cell, in order, or ``jobs`` at a time in worker processes that share the CPU
     threads out evenly. A cell's numbers do not depend on how many ran beside it (tests/test_methods.py)."""
-    if jobs > 1 and sum(not (c.run_dir / "summary.json").exists() for c in cells) > 1:
+    if jobs > 1 and sum(not c.finished for c in cells) > 1:
         return _run_cells_in_workers(cells, reporter, jobs)
     results = []
     with reporter.task("table cells", len(cells)) as advance:
