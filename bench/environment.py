@@ -290,6 +290,11 @@ class BenchmarkEvaluation:
     def heldout_prompts(self) -> list[dict]:
         return self.env.heldout_prompts()
 
+    def identity(self) -> dict:
+        from mt.env import environment_identity
+
+        return environment_identity(self.env)
+
     def preference_pairs(self) -> str | None:
         return self.env.preference_pairs()
 

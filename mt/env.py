@@ -1,7 +1,9 @@
 """The environment a run is evaluated in, passed into the loop from outside.
 
 An environment supplies the prompts, the initial models, optionally a gold reward, and
-``evaluate(policy, reward) -> metrics``. The loop calls nothing else of it, so the same runner trains
+``evaluate(policy, reward) -> metrics``; it may also say what its numbers depend on beyond the config
+(``identity()``, e.g. the build of a world), which a run records and a resume checks. The loop calls
+nothing else of it, so the same runner trains
 on the CPU gold world (``mt.world.environment``), on the paper's data evaluated by the benchmarks
 (``bench.environment``), or on a plain prompt source with no evaluation (``PromptEnvironment``).
 """
@@ -37,6 +39,12 @@ class Environment(Protocol):
 
     def preference_pairs(self) -> str | None:
         """A JSONL file of the human/annotated pairs r_0 was trained on, when the environment has them."""
+
+
+def environment_identity(env: Environment) -> dict[str, Any]:
+    """``env.identity()``, or {} for an environment whose numbers depend on its config alone."""
+    identity = getattr(env, "identity", None)
+    return identity() if identity is not None else {}
 
 
 @dataclass

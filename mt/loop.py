@@ -23,7 +23,7 @@ from typing import Any
 from .config import MTConfig
 from .data import part_for, prepare_splits
 from .engine import Engine, Models, StageError, stage_seed
-from .env import Environment, PromptEnvironment
+from .env import Environment, PromptEnvironment, environment_identity
 from .estep import estep
 from .method import MUTUAL_TAUGHT, Method, Run
 from .progress import QUIET, Reporter
@@ -46,6 +46,7 @@ class RunResult:
 
 def run_loop(run: Run, method: Method = MUTUAL_TAUGHT) -> RunResult:
     cfg, engine = run.cfg, run.engine
+    engine.rd.bind_environment(environment_identity(run.env))
     splits = prepare_splits(run)
     models = method.prepare(run, run.initial) if method.prepare else run.initial
     evaluate(run, 0, models)

@@ -28,6 +28,7 @@ from .records import atomic_write_text, dumps, read_json, write_json, write_json
 
 DONE = "DONE.json"
 SUMMARY = "summary.json"  # written last: a run directory that holds it is finished
+ENVIRONMENT = "environment.json"  # what the run's numbers depend on beyond its config (a world's build)
 # Keys a rerun may change without invalidating finished stages (extending a run is a normal thing to do).
 MUTABLE_KEYS = {"run.iterations"}
 PACKAGES = ("torch", "transformers", "trl", "accelerate", "datasets", "alpaca-eval", "vllm", "mt-repro")
@@ -90,6 +91,10 @@ class StageContext:
         return str((self.final_dir / inner).relative_to(self.rundir.root))
 
 
+def has_finished_stages(root: Path) -> bool:
+    return any(".partial" not in str(p) for p in root.glob(f"**/{DONE}"))
+
+
 class RunDir:
     def __init__(self, root: str | Path):
         self.root = Path(root)
@@ -148,7 +153,7 @@ class RunDir:
                 raise RunDirError(f"{root} holds files but no config.json: it is not an mt-repro run directory. "
                                   "Pass another --run-dir (a new or empty folder)")
             return
-        if not any(".partial" not in str(p) for p in root.glob(f"**/{DONE}")):
+        if not has_finished_stages(root):
             return
         diffs = config_differences(read_json(saved), config)
         if diffs:
@@ -157,6 +162,23 @@ class RunDir:
                 f"{' ...' if len(diffs) > 8 else ''}). Finished work is never overwritten: pass another "
                 "--run-dir, or rerun with the settings saved in its config.json."
             )
+
+    def bind_environment(self, identity: dict[str, Any]) -> None:
+        """Record ``identity`` (what the environment's numbers depend on beyond the config, e.g. the build of a
+        world), or refuse to go on where finished stages were made in an environment with another one.
+
+        The config cannot say this: a world rebuilt by newer code or other packages has the same settings."""
+        path = self.root / ENVIRONMENT
+        if path.exists() and has_finished_stages(self.root):
+            saved = read_json(path)
+            diffs = config_differences(saved, identity)
+            if diffs:
+                shown = ", ".join(f"{k}: {_flatten(saved).get(k)} then, {_flatten(identity).get(k)} now"
+                                  for k in diffs[:4])
+                raise RunDirError(
+                    f"{self.root} was run in another build of its environment ({shown}). Finished work is never "
+                    "mixed with another environment's: pass another --run-dir, or move this one away.")
+        write_json(path, identity)
 
     def _lock(self) -> None:
         try:

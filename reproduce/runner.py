@@ -11,7 +11,7 @@ from pathlib import Path
 
 from mt.config import MTConfig
 from mt.engine import Engine
-from mt.env import Environment, PromptEnvironment
+from mt.env import Environment, PromptEnvironment, environment_identity
 from mt.loop import RunResult, evaluate, run_mutual_taught
 from mt.method import Run
 from mt.progress import QUIET, Reporter
@@ -57,6 +57,7 @@ def evaluate_initial(cfg: MTConfig, run_dir: str | Path, reporter: Reporter = QU
     engine = Engine(cfg, run_dir, reporter)
     try:
         env = environment(cfg, reporter)
+        engine.rd.bind_environment(environment_identity(env))
         run = Run(engine, env, env.initial_models())
         evaluate(run, 0, run.initial, final=env.evaluation == "final")
         return engine.rd.done_record(0, "evaluate")["metrics"] if engine.rd.is_done(0, "evaluate") else {}

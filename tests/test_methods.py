@@ -85,6 +85,11 @@ def test_iterative_dpo_never_changes_the_rm_and_sppo_runs(small_world, small_wor
     assert '"labeller": "gold"' in Path(offline.run_dir, "iter_1", "estep_score", "DONE.json").read_text()
     assert offline.samples == 5 * 60  # all three parts (20 prompts each), K = 5
     assert not math.isnan(offline.final["gold_win_rate_vs_pi0"])
+    # Each run is bound to the build of the world it was measured on (a resume on another build is refused).
+    bound = json.loads(Path(offline.run_dir, "environment.json").read_text())
+    assert bound == {"world_digest": world.manifest["digest"],
+                     "world_fingerprint": world.manifest["fingerprint"]["numbers"]}
+    assert offline.final["world_fingerprint"] == bound["world_fingerprint"]
 
 
 @pytest.mark.slow

@@ -284,3 +284,40 @@ def test_the_summary_is_written_at_the_root(tmp_path):
     assert json.loads((tmp_path / "run" / "summary.json").read_text()) == {"final_policy": "p",
                                                                           "rows": [{"iteration": 1}]}
     rd.close()
+
+
+def test_a_run_is_bound_to_the_build_of_its_environment(tmp_path):
+    """A world rebuilt by newer code or other packages has the same config: finished stages made on the old
+    build must not be resumed on the new one."""
+    rd = open_rundir(tmp_path)
+    rd.bind_environment({"world_digest": "a", "world_fingerprint": "f1"})
+    rd.bind_environment({"world_digest": "a", "world_fingerprint": "f2"})  # nothing finished: the new build binds
+    rd.run_stage(None, "data", Counting(), 0)
+    rd.bind_environment({"world_digest": "a", "world_fingerprint": "f2"})  # the same build resumes
+    with pytest.raises(RunDirError, match=r"another build of its environment \(world_fingerprint: f2 then, f3 "
+                                          r"now\)\. Finished work is never mixed .* pass another --run-dir"):
+        rd.bind_environment({"world_digest": "a", "world_fingerprint": "f3"})
+    assert json.loads((tmp_path / "run" / "environment.json").read_text())["world_fingerprint"] == "f2"
+    rd.close()
+
+
+def test_the_loop_refuses_to_resume_a_run_in_another_environment_build(tmp_path):
+    from dataclasses import dataclass
+
+    from stubs import StubEnv, stub_run
+
+    @dataclass
+    class Built(StubEnv):
+        build: str = "b1"
+
+        def identity(self):
+            return {"build": self.build}
+
+    answers, scores = {"pi0": ["aa", "b"]}, {"aa": 1.0, "b": 0.0}
+    stub_run(tmp_path, Built(["p1", "p2"], ["s1"]), answers, scores)
+    done = sorted(p.relative_to(tmp_path) for p in tmp_path.glob("run/**/DONE.json"))
+    assert done
+    stub_run(tmp_path, Built(["p1", "p2"], ["s1"]), answers, scores)  # the same build: read back
+    with pytest.raises(RunDirError, match=r"build: b1 then, b2 now"):
+        stub_run(tmp_path, Built(["p1", "p2"], ["s1"], build="b2"), answers, scores)
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.glob("run/**/DONE.json")) == done

@@ -28,6 +28,12 @@ class WorldEnvironment:
     def __post_init__(self):
         self.world = ensure_world(self.cfg.world, self.reporter)
 
+    def identity(self) -> dict[str, Any]:
+        """The world's build: its digest (settings and generating code) and the fingerprint of its numbers
+        (which other packages can move)."""
+        manifest = self.world.manifest
+        return {"world_digest": manifest["digest"], "world_fingerprint": manifest["fingerprint"]["numbers"]}
+
     def gold(self, row: dict, response: str) -> float:
         return gold_reward(row["family"], row["answer"], response, self.world.config.marker_penalty)
 
