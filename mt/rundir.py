@@ -167,14 +167,22 @@ class RunDir:
         """Record ``identity`` (what the environment's numbers depend on beyond the config, e.g. the build of a
         world), or refuse to go on where finished stages were made in an environment with another one.
 
-        The config cannot say this: a world rebuilt by newer code or other packages has the same settings."""
+        The config cannot say this: a world rebuilt by newer code or other packages has the same settings. A run
+        made before this record existed is checked on the keys its evaluations recorded (a world's fingerprint)."""
         path = self.root / ENVIRONMENT
-        if path.exists() and has_finished_stages(self.root):
-            saved = read_json(path)
-            diffs = config_differences(saved, identity)
+        if has_finished_stages(self.root):
+            if path.exists():
+                saved, now = read_json(path), identity
+            else:
+                saved = {}
+                for rec in self.records():
+                    for k in identity:
+                        if rec["stage"] == "evaluate" and k in rec["metrics"] and saved.get(k, identity[k]) == identity[k]:
+                            saved[k] = rec["metrics"][k]  # once one differs from now's, it stays
+                now = {k: v for k, v in identity.items() if k in saved}
+            diffs = config_differences(saved, now)
             if diffs:
-                shown = ", ".join(f"{k}: {_flatten(saved).get(k)} then, {_flatten(identity).get(k)} now"
-                                  for k in diffs[:4])
+                shown = ", ".join(f"{k}: {_flatten(saved).get(k)} then, {_flatten(now).get(k)} now" for k in diffs[:4])
                 raise RunDirError(
                     f"{self.root} was run in another build of its environment ({shown}). Finished work is never "
                     "mixed with another environment's: pass another --run-dir, or move this one away.")

@@ -299,6 +299,19 @@ def test_a_run_is_bound_to_the_build_of_its_environment(tmp_path):
         rd.bind_environment({"world_digest": "a", "world_fingerprint": "f3"})
     assert json.loads((tmp_path / "run" / "environment.json").read_text())["world_fingerprint"] == "f2"
     rd.close()
+    # A run from before environment.json: what its evaluations recorded is checked, the rest is taken as it is.
+    old = open_rundir(tmp_path, name="old")
+    old.run_stage(0, "evaluate", lambda ctx: ({}, {"world_fingerprint": "f1", "gold_mean": 0.5}), seed=0)
+    old.run_stage(1, "evaluate", lambda ctx: ({}, {"world_fingerprint": "f2", "gold_mean": 0.6}), seed=0)
+    with pytest.raises(RunDirError, match=r"\(world_fingerprint: f1 then, f2 now\)"):
+        old.bind_environment({"world_digest": "a", "world_fingerprint": "f2"})
+    assert not (tmp_path / "old" / "environment.json").exists()
+    (tmp_path / "old" / "iter_1" / "evaluate" / "DONE.json").unlink()
+    (tmp_path / "old" / "iter_1" / "evaluate").rmdir()
+    old.bind_environment({"world_digest": "a", "world_fingerprint": "f1"})
+    assert json.loads((tmp_path / "old" / "environment.json").read_text()) == {"world_digest": "a",
+                                                                                "world_fingerprint": "f1"}
+    old.close()
 
 
 def test_the_loop_refuses_to_resume_a_run_in_another_environment_build(tmp_path):
