@@ -56,7 +56,7 @@ def run_loop(run: Run, method: Method = MUTUAL_TAUGHT) -> RunResult:
                             f"RM on {part_for(t, cfg.data.rm_parts)}")
         start = Models(method.start_policy(run, t, models), models.reward)
         candidates, pairs = estep(run, method, t, start, method.policy_prompts(run, t, start, splits))
-        decision = select(run, t, start, candidates, splits["selection"])
+        decision = select(run, t, start, candidates, splits["selection"], method.judge)
         if decision["stop"]:
             stopped = True
             engine.reporter.log(f"iteration {t}: stop rule fired (best win rate {decision['win_rate']:.3f} "

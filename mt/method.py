@@ -2,7 +2,8 @@
 
 The loop (``mt.loop``) asks the method, in order: which policy an iteration starts from, which prompts
 the E-step uses, where its preference pairs come from (by default: sample K, ``label``, ``make_pairs``),
-how the policy is updated, and how the reward model is updated (None = never). A baseline is these
+how the policy is updated, who judges the checkpoints in the selection step, and how the reward model is
+updated (None = never). A baseline is these
 parts with some swapped: iterative DPO is Mutual-Taught's parts without a reward update and with
 another pair rule; SPPO swaps the pair builder and the policy update; RLP restarts from pi_0 and
 retrains the RM its own way. Each part is a plain function (or a small frozen dataclass when it
@@ -23,6 +24,7 @@ from .env import Environment
 from .estep import SampledPairs, dpo_update, rm_labels, rule_pairs
 from .mstep import mstep
 from .rundir import StageContext
+from .select import Judge, rm_judge
 
 
 @dataclass
@@ -68,6 +70,7 @@ class Method:
     make_pairs: PairMaker = rule_pairs
     extra_pairs: ExtraPairs | None = None
     policy_update: PolicyUpdate = dpo_update
+    judge: Judge = rm_judge  # who compares checkpoints with pi_{t-1} in the selection step
     reward_update: RewardUpdate | None = mstep
     prepare: Prepare | None = None  # once, before iteration 1 (Meta-Rewarding teaches its judge here)
 

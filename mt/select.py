@@ -1,13 +1,14 @@
 """Checkpoint selection and the stop rule (the E-step's stabiliser).
 
 Every candidate answers the selection prompts; the current RM r_{t-1} compares each answer with
-pi_{t-1}'s answer to the same prompt. Win rate counts a tie as half a win. The best candidate is
-kept; if even the best wins less than tau of the time, the run stops and pi_{t-1} is final.
+pi_{t-1}'s answer to the same prompt (a method may swap the judge: the gold-label ceiling judges by
+gold). Win rate counts a tie as half a win. The best candidate is kept; if even the best wins less
+than tau of the time, the run stops and pi_{t-1} is final.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,6 +19,21 @@ from .rundir import StageContext
 
 if TYPE_CHECKING:
     from .method import Run
+
+
+Judge = Callable[["Run", Models, list[dict], list[str], str], tuple[list[float], dict[str, Any]]]
+
+
+def rm_judge(run: Run, models: Models, rows: list[dict], texts: list[str], what: str) -> tuple[list[float], dict]:
+    """The current RM r_{t-1}'s score of each answer: Mutual-Taught's judge."""
+    return run.engine.score(models.reward, [r["prompt"] for r in rows], texts, what), {}
+
+
+def gold_judge(run: Run, models: Models, rows: list[dict], texts: list[str], what: str) -> tuple[list[float], dict]:
+    """The environment's gold reward of each answer: a perfect judge (a control; the gold world only)."""
+    if run.env.gold is None:
+        raise ValueError(f"environment {run.env.name!r} has no gold reward to judge with")
+    return [run.env.gold(r, text) for r, text in zip(rows, texts, strict=True)], {"judge": "gold"}
 
 
 def win_rate(candidate_rewards: Sequence[float], previous_rewards: Sequence[float]) -> float:
@@ -47,7 +63,8 @@ def decide(win_rates: dict[str, float], tau: float, stop_rule: bool = True) -> D
     return Decision(best, rate, False, f"keep {best} (win rate {rate:.3f})")
 
 
-def select(run: Run, t: int, models: Models, candidates: list[str], selection: list[dict]) -> dict[str, Any]:
+def select(run: Run, t: int, models: Models, candidates: list[str], selection: list[dict],
+           judge: Judge = rm_judge) -> dict[str, Any]:
     """The ``select`` stage: {"policy": the kept candidate, "win_rate", "stop"}."""
     cfg, engine = run.cfg, run.engine
 
@@ -60,9 +77,9 @@ def select(run: Run, t: int, models: Models, candidates: list[str], selection: l
             path = models.policy if name == "previous" else engine.abs(name)
             outs, _ = engine.generate(path, selection, sampling, f"iter {t} selection: {Path(name).name}")
             answers[name] = [o[0]["text"] for o in outs]
-        prompts = [r["prompt"] for r in selection]
-        rewards = {name: engine.score(models.reward, prompts, texts, f"iter {t} selection: judging")
-                   for name, texts in answers.items()}
+        judged = {name: judge(run, models, selection, texts, f"iter {t} selection: judging")
+                  for name, texts in answers.items()}
+        rewards = {name: scores for name, (scores, _) in judged.items()}
         rates = {name: win_rate(rewards[name], rewards["previous"]) for name in names}
         decision = decide(rates, cfg.select.tau, cfg.select.stop_rule)
         write_jsonl(ctx.dir / "answers.jsonl", [
@@ -73,7 +90,7 @@ def select(run: Run, t: int, models: Models, candidates: list[str], selection: l
         metrics = {"win_rates": {Path(n).name: v for n, v in rates.items()},
                    "selected": Path(decision.best).name, "selected_win_rate": decision.win_rate,
                    "stop": decision.stop, "decision": decision.reason, "tau": cfg.select.tau,
-                   "selection_enabled": cfg.select.enabled}
+                   "selection_enabled": cfg.select.enabled, **judged["previous"][1]}
         return result, metrics
 
     return engine.stage(t, "select", stage)

@@ -409,7 +409,8 @@ def headline(
     quiet: Quiet = False, jobs: Jobs = None,
 ):
     """The headline comparison (Mutual-Taught minus the loop without its RM update, beside iterative DPO and the
-    M-step's oracle and random controls) at enough seeds to decide it, per variant; apart from the full tables."""
+    M-step's oracle and random controls, the gold-label ceiling) at enough seeds to decide it, per variant; apart
+    from the full tables."""
     quiet_libraries()
     import dataclasses
 

@@ -25,7 +25,7 @@ from .stats import detectable_difference, paired_difference, seeds_for_halfwidth
 @dataclass
 class Headline:
     methods: list[str] = field(default_factory=lambda: ["mutual-taught", "mt-no-rm-update", "iterative-dpo",
-                                                        "mt-oracle-rm", "mt-random-rm"])
+                                                        "mt-oracle-rm", "mt-random-rm", "mt-gold-labels"])
     comparison: tuple[str, str] = ("mutual-taught", "mt-no-rm-update")
     metric: str = "gold_win_rate_vs_pi0"
     scale: float = 100.0  # the metric in the units of halfwidth (points of win rate)

@@ -534,3 +534,23 @@ def test_the_rm_update_reports_how_it_reranks_the_new_policys_answers(tmp_path):
     assert call[1] == "r1" and len(call[2]) == 12
     assert done(result, 1, "mstep_train")["rm_rank_correlation_prev"] == pytest.approx(0.2)
     assert result.rows[-1]["rm_rank_correlation_prev"] == pytest.approx(0.2)
+
+
+def test_the_gold_label_ceiling_labels_and_judges_by_gold_and_never_updates_the_rm(tmp_path):
+    from reproduce.methods import METHODS
+
+    spec = METHODS.get("mt-gold-labels")
+    # Gold orders pi0's samples against r0's scores, and the selection answers (w, l, o) as r0 does not.
+    reverse = {"ccc": 0.0, "bb": 0.5, "a": 1.0, "t": 0.2, "o": 0.5, "w": 0.0, "l": 1.0}
+    result, engine = run(tmp_path, *spec.overrides, environment=StubEnv(TRAIN, SELECTION, reverse),
+                         method=spec.method(load_config(None)))
+    assert not engine.calls("score", "E-step") and done(result, 1, "estep_score")["labeller"] == "gold"
+    (dpo,) = engine.dpo
+    assert all(reverse[c] > reverse[r] for _, c, r in triples(dpo["pairs"])) and dpo["pairs"]
+    # Selection judges by gold: the candidate gold prefers on more selection prompts is kept, not r0's choice.
+    assert not engine.calls("score", "selection")
+    select = done(result, 1, "select")
+    assert select["judge"] == "gold" and select["win_rates"] == {"checkpoint-2": 0.625, "checkpoint-4": 0.375}
+    assert select["selected"] == "checkpoint-2" and not select["stop"]
+    assert not engine.rm and not list(Path(result.run_dir).glob("iter_*/mstep_*"))
+    assert result.reward == "r0" and "judge" not in done(run(tmp_path / "mt")[0], 1, "select")

@@ -1,9 +1,16 @@
-"""Mutual-Taught, the three ablations of its Table 3, two reconstructed choices as ablations, and two controls
-of its M-step.
+"""Mutual-Taught, the three ablations of its Table 3, two reconstructed choices as ablations, two controls
+of its M-step and the ceiling of any RM update.
 
-Each ablation switches one mechanism off. The controls keep every pair the M-step would train on and
-change only who orients it: gold (an oracle: what an M-step could add at most) or a coin flip.
+Each ablation switches one mechanism off. The M-step controls keep every pair the M-step would train on
+and change only who orients it: gold (an oracle) or a coin flip. The ceiling labels the E-step's samples
+and judges its checkpoints by gold: no reward model, however it is updated, does either better.
 """
+
+from dataclasses import replace
+
+from mt.estep import gold_labels
+from mt.method import MUTUAL_TAUGHT
+from mt.select import gold_judge
 
 from .registry import MethodSpec, register
 
@@ -28,3 +35,8 @@ register(MethodSpec("mt-oracle-rm", "Mutual-Taught whose M-step pairs are orient
                     overrides=("mstep.labels=gold",)))
 register(MethodSpec("mt-random-rm", "Mutual-Taught whose M-step pairs are oriented at random (control: an "
                     "M-step that carries no information).", CITATION, overrides=("mstep.labels=random",)))
+register(MethodSpec("mt-gold-labels", "Mutual-Taught whose E-step samples are labelled, and checkpoints judged, "
+                    "by the gold reward; no RM update (control: what a perfect RM would give this loop, the most "
+                    "any RM update can add; gold world only).", CITATION,
+                    build=lambda options: replace(MUTUAL_TAUGHT, label=gold_labels, judge=gold_judge),
+                    overrides=("mstep.enabled=false",)))
