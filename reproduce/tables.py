@@ -403,8 +403,9 @@ CAPTIONS = {
 REGIMES = {
     "shift": "no spurious cue; r_0 is right on pi_0's samples and unsystematically wrong off them, so this tests "
              "whether the RM keeps up as the policy shifts (the paper's claim)",
-    "hack": "a cue (the marker) goes with correctness on pi_0's samples and breaks once the policy emits it freely, "
-            "so this tests robustness to a shortcut the RM learned",
+    "hack": "the marker opens right answers far more often than wrong ones on pi_0's samples and gold charges it; "
+            "meant as a shortcut for r_0, it also steers the policy to right answers, so this measures how each "
+            "method trades the charge against that gain, not resistance to a shortcut (README, 'The gold world')",
 }
 MEASURED = {
     ("world", "policy"): "the gold world's analogues, mean and 95% interval over seeds (a bootstrap over seeds, then over evaluation prompts within a seed): the final policy's gold win rate "
