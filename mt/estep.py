@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from .engine import Models
 from .pair_rule import build_pairs
-from .records import read_jsonl, write_jsonl
+from .records import InputError, read_jsonl, write_jsonl
 from .rundir import StageContext
 
 if TYPE_CHECKING:
@@ -31,7 +31,7 @@ def rm_labels(run: Run, t: int, models: Models, rows: list[dict], ctx: StageCont
 def gold_labels(run: Run, t: int, models: Models, rows: list[dict], ctx: StageContext) -> tuple[list[list[float]], dict]:
     """The environment's gold reward of each response: an ideal annotator (a control; the gold world only)."""
     if run.env.gold is None:
-        raise ValueError(f"environment {run.env.name!r} has no gold reward to label with")
+        raise InputError(f"environment {run.env.name!r} has no gold reward to label with")
     return [[run.env.gold(r, resp["text"]) for resp in r["responses"]] for r in rows], {"labeller": "gold"}
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from mt.config import MTConfig
+from mt.config import ConfigError, MTConfig
 from mt.engine import Engine
 from mt.env import Environment, PromptEnvironment, environment_identity
 from mt.loop import RunResult, evaluate, run_mutual_taught
@@ -76,6 +76,11 @@ def run_method(cfg: MTConfig, method: str, run_dir: str | Path, reporter: Report
 
     from .methods import METHODS
 
-    parts = METHODS.get(method).method(cfg)
+    spec = METHODS.get(method)
+    parts = spec.method(cfg)
     check_run_inputs(cfg, run_dir, launcher)
-    return run_mutual_taught(cfg, run_dir, reporter, environment(cfg, reporter), parts, command, launcher)
+    env = environment(cfg, reporter)
+    if spec.needs_gold and env.gold is None:
+        raise ConfigError(f"method {method!r} needs an environment with a gold reward (run.env=world, the gold "
+                          f"world); run.env={cfg.run.env} has none")
+    return run_mutual_taught(cfg, run_dir, reporter, env, parts, command, launcher)
