@@ -425,8 +425,8 @@ def test_the_gold_labeller_scores_the_samples_with_the_environments_gold_reward(
     assert triples(engine.dpo[0]["pairs"]) == {("p1", "a", "ccc"), ("p2", "bb", "ccc")}
     assert not engine.calls("score", "E-step")  # no reward model was asked
     assert done(result, 1, "estep_score") == {"reward_mean": pytest.approx((1.1 + 3.0 + 1.5) / 9), "labeller": "gold"}
-    with pytest.raises(StageError, match=r"^stage iter_1/estep_score failed: ValueError: environment 'stub' has no "
-                                         r"gold reward to label with\."):
+    with pytest.raises(StageError, match=r"^stage iter_1/estep_score failed: environment 'stub' has no gold reward to "
+                                         r"label with\. Finished stages"):
         run(tmp_path / "no-gold", method=method)
 
 
