@@ -554,3 +554,11 @@ def test_the_gold_label_ceiling_labels_and_judges_by_gold_and_never_updates_the_
     assert select["selected"] == "checkpoint-2" and not select["stop"]
     assert not engine.rm and not list(Path(result.run_dir).glob("iter_*/mstep_*"))
     assert result.reward == "r0" and "judge" not in done(run(tmp_path / "mt")[0], 1, "select")
+
+
+def test_the_gold_judge_needs_a_gold_reward(tmp_path):
+    from mt.select import gold_judge
+
+    with pytest.raises(StageError, match=r"^stage iter_1/select failed: environment 'stub' has no gold reward to "
+                                         r"judge with\. Finished stages"):
+        run(tmp_path, method=replace(MUTUAL_TAUGHT, judge=gold_judge))
