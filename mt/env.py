@@ -3,9 +3,9 @@
 An environment supplies the prompts, the initial models, optionally a gold reward, and
 ``evaluate(policy, reward) -> metrics``; it may also say what its numbers depend on beyond the config
 (``identity()``, e.g. the build of a world), which a run records and a resume checks. The loop calls
-nothing else of it, so the same runner trains
-on the CPU gold world (``mt.world.environment``), on the paper's data evaluated by the benchmarks
-(``bench.environment``), or on a plain prompt source with no evaluation (``PromptEnvironment``).
+nothing else of it, so the same runner trains on the CPU gold world (``mt.world.environment``), on the
+paper's data evaluated by the benchmarks (``bench.environment``), or on a plain prompt source with no
+evaluation (``PromptEnvironment``).
 """
 
 from __future__ import annotations

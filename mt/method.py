@@ -3,11 +3,10 @@
 The loop (``mt.loop``) asks the method, in order: which policy an iteration starts from, which prompts
 the E-step uses, where its preference pairs come from (by default: sample K, ``label``, ``make_pairs``),
 how the policy is updated, who judges the checkpoints in the selection step, and how the reward model is
-updated (None = never). A baseline is these
-parts with some swapped: iterative DPO is Mutual-Taught's parts without a reward update and with
-another pair rule; SPPO swaps the pair builder and the policy update; RLP restarts from pi_0 and
-retrains the RM its own way. Each part is a plain function (or a small frozen dataclass when it
-carries options), so a method never overrides a class it does not own.
+updated (None = never). A baseline is these parts with some swapped: iterative DPO is Mutual-Taught's
+parts without a reward update and with another pair rule; SPPO swaps the pair builder and the policy
+update; RLP restarts from pi_0 and retrains the RM its own way. Each part is a plain function (or a
+small frozen dataclass when it carries options), so a method never overrides a class it does not own.
 """
 
 from __future__ import annotations

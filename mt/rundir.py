@@ -174,11 +174,10 @@ class RunDir:
             if path.exists():
                 saved, now = read_json(path), identity
             else:
-                saved = {}
-                for rec in self.records():
-                    for k in identity:
-                        if rec["stage"] == "evaluate" and k in rec["metrics"] and saved.get(k, identity[k]) == identity[k]:
-                            saved[k] = rec["metrics"][k]  # once one differs from now's, it stays
+                evaluations = [r["metrics"] for r in self.records() if r["stage"] == "evaluate"]
+                recorded = {k: [m[k] for m in evaluations if k in m] for k in identity}
+                # A key's recorded value that differs from now's, if any evaluation has one.
+                saved = {k: next((v for v in vs if v != identity[k]), vs[0]) for k, vs in recorded.items() if vs}
                 now = {k: v for k, v in identity.items() if k in saved}
             diffs = config_differences(saved, now)
             if diffs:

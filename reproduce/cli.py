@@ -173,6 +173,8 @@ def world_controls(
     from mt.world.build import ensure_world
     from mt.world.controls import controls_order, run_controls
 
+    from .stats import fmt_interval
+
     with user_errors():
         cfg = _load(preset, config, overrides)
         check_unfinished_out_dir(out, "--out")
@@ -186,9 +188,25 @@ def world_controls(
     rows = [{"policy": name, **{k: m.get(k) for k in keys}} for name, m in results.items()]
     console.print(table(rows, title=f"world controls ({world.regime} regime): one DPO round from pi_0, by labeller"))
     order = "holds" if controls_order(results) else "[red]does NOT hold[/]"
-    console.print(f"order gold > r_0 > random > inverted on gold win rate: {order}; r_0 accuracy on its own test "
+    gaps = ", ".join(f"{g['higher']} - {g['lower']} {fmt_interval(g['interval'], 100)}" for g in order_gaps(results))
+    console.print(f"order gold > r_0 > random > inverted on gold win rate: {order} (adjacent gaps in points, 95% "
+                  f"interval over evaluation prompts: {gaps}); r_0 accuracy on its own test "
                   f"{results['pi0']['r0_own_test_accuracy']:.3f}, on pi_0's evaluation samples "
                   f"{results['pi0']['r0_onpolicy_accuracy']:.3f}; results: {out / 'results.json'}")
+
+
+def order_gaps(results: dict[str, dict], key: str = "gold_win_rate_vs_pi0") -> list[dict]:
+    """Each adjacent pair of labellers in the controls' expected order, with the paired difference of their
+    per-prompt ``key`` and its bootstrap interval over evaluation prompts: an order broken inside its interval
+    is noise, one broken outside it is not."""
+    from mt.world.controls import LABELLERS
+
+    from .stats import hierarchical_bootstrap
+
+    present = [name for name in LABELLERS if name in results]
+    return [{"higher": a, "lower": b, "interval": hierarchical_bootstrap([[
+        x - y for x, y in zip(results[a]["per_prompt"][key], results[b]["per_prompt"][key], strict=True)]])}
+        for a, b in zip(present, present[1:], strict=False)]
 
 
 @world_app.command("curve")

@@ -56,3 +56,19 @@ def test_controls_order_is_strict_and_skips_missing_labellers():
     assert not controls_order(res(gold=0.6, r0=0.61, random=0.5, inverted=0.4))
     assert controls_order(res(gold=0.6, inverted=0.4))
     assert not controls_order(res(gold=0.5, inverted=0.5))
+
+
+def test_order_gaps_are_paired_per_prompt_with_an_interval_over_prompts():
+    from reproduce.cli import order_gaps
+
+    def res(**per_prompt):
+        return {k: {"per_prompt": {"gold_win_rate_vs_pi0": v}} for k, v in per_prompt.items()}
+
+    gold, r0 = [0.5, 1.0, 0.75, 0.5], [0.5, 0.75, 0.75, 0.25]
+    (gap,) = order_gaps(res(gold=gold, r0=r0, pi0=[0.5] * 4))  # pi_0 is not a labeller
+    assert (gap["higher"], gap["lower"]) == ("gold", "r0")
+    assert gap["interval"].mean == pytest.approx(0.125) and gap["interval"].low == 0.0
+    assert 0.125 < gap["interval"].high <= 0.25
+    # Adjacent in the expected order, skipping a labeller that was not run.
+    gaps = order_gaps(res(inverted=[0.0] * 4, gold=gold, random=r0))
+    assert [(g["higher"], g["lower"]) for g in gaps] == [("gold", "random"), ("random", "inverted")]
