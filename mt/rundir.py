@@ -16,7 +16,7 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from importlib import metadata
@@ -91,8 +91,9 @@ class StageContext:
         return str((self.final_dir / inner).relative_to(self.rundir.root))
 
 
-def has_finished_stages(root: Path) -> bool:
-    return any(".partial" not in str(p) for p in root.glob(f"**/{DONE}"))
+def done_files(root: Path) -> Iterator[Path]:
+    """The DONE.json of every finished stage (one left inside a .partial folder is not finished)."""
+    return (p for p in root.glob(f"**/{DONE}") if ".partial" not in str(p))
 
 
 class RunDir:
@@ -153,7 +154,7 @@ class RunDir:
                 raise RunDirError(f"{root} holds files but no config.json: it is not an mt-repro run directory. "
                                   "Pass another --run-dir (a new or empty folder)")
             return
-        if not has_finished_stages(root):
+        if not any(done_files(root)):
             return
         diffs = config_differences(read_json(saved), config)
         if diffs:
@@ -170,7 +171,7 @@ class RunDir:
         The config cannot say this: a world rebuilt by newer code or other packages has the same settings. A run
         made before this record existed is checked on the keys its evaluations recorded (a world's fingerprint)."""
         path = self.root / ENVIRONMENT
-        if has_finished_stages(self.root):
+        if any(done_files(self.root)):
             if path.exists():
                 saved, now = read_json(path), identity
             else:
@@ -261,7 +262,7 @@ class RunDir:
 
     def records(self) -> list[dict[str, Any]]:
         """Every finished stage's record, in the order the stages finished."""
-        found = [read_json(p) for p in self.root.glob(f"**/{DONE}") if ".partial" not in str(p)]
+        found = [read_json(p) for p in done_files(self.root)]
         return sorted(found, key=lambda r: r["finished_unix"])
 
     def _write_metrics(self) -> None:
