@@ -80,7 +80,10 @@ def run_method(cfg: MTConfig, method: str, run_dir: str | Path, reporter: Report
     parts = spec.method(cfg)
     check_run_inputs(cfg, run_dir, launcher)
     env = environment(cfg, reporter)
-    if spec.needs_gold and env.gold is None:
-        raise ConfigError(f"method {method!r} needs an environment with a gold reward (run.env=world, the gold "
-                          f"world); run.env={cfg.run.env} has none")
+    # Before any work: a method whose parts read gold, or an M-step told to label by gold (the oracle control).
+    reads_gold = (f"method {method!r}" if spec.needs_gold else
+                  "mstep.labels=gold" if cfg.mstep.enabled and cfg.mstep.labels == "gold" else None)
+    if reads_gold and env.gold is None:
+        raise ConfigError(f"{reads_gold} needs an environment with a gold reward (run.env=world, the gold world); "
+                          f"run.env={cfg.run.env} has none")
     return run_mutual_taught(cfg, run_dir, reporter, env, parts, command, launcher)

@@ -314,6 +314,8 @@ CASES = [
     case("train-unknown-method", "train --method nope", "unknown method 'nope'", "mutual-taught"),
     case("train-gold-control-without-gold", TRAIN + " --method mt-gold-labels", "mt-gold-labels",
          "needs an environment with a gold reward", "run.env=prompts has none"),
+    case("train-oracle-without-gold", TRAIN + " --method mt-oracle-rm", "mstep.labels=gold",
+         "needs an environment with a gold reward", "run.env=prompts has none"),
     # ---- train: the run directory
     case("train-run-dir-is-a-file", "train --run-dir {file}", "run directory", "a-file.txt", "is a file"),
     case("train-run-dir-under-a-file", "train --run-dir {file}/run", "a-file.txt is a file"),

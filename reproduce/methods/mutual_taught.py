@@ -32,7 +32,7 @@ register(MethodSpec("mt-with-estep-pairs", "Mutual-Taught whose RM also trains o
                     overrides=("mstep.include_estep_pairs=true",)))
 register(MethodSpec("mt-oracle-rm", "Mutual-Taught whose M-step pairs are oriented by the gold reward (control: "
                     "the most an M-step on these pairs can add; gold world only).", CITATION,
-                    overrides=("mstep.labels=gold",), needs_gold=True))
+                    overrides=("mstep.labels=gold",)))
 register(MethodSpec("mt-random-rm", "Mutual-Taught whose M-step pairs are oriented at random (control: an "
                     "M-step that carries no information).", CITATION, overrides=("mstep.labels=random",)))
 register(MethodSpec("mt-gold-labels", "Mutual-Taught whose E-step samples are labelled, and checkpoints judged, "

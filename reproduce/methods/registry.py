@@ -28,7 +28,7 @@ class MethodSpec:
     option_values: dict = field(default_factory=dict)  # option values that define this method
     notes: str = ""  # substitutions on the gold world, stated in every result
     starts_at_initial: bool = True  # its iteration-0 models are pi_0 and r_0 (the tables' "initial" row)
-    needs_gold: bool = False  # a control that reads the environment's gold reward (the gold world only)
+    needs_gold: bool = False  # its parts read the environment's gold reward (the gold world only)
 
     def parse_options(self, cfg: MTConfig) -> Any:
         """The method's options from ``cfg.method``, typed and checked (an unknown key is an error)."""
