@@ -193,10 +193,11 @@ def check_run_inputs(cfg: MTConfig, run_dir: str | Path, launcher: Sequence[str]
     """What a run needs, checked on the disk before the world is built, a model loads or a hub is asked:
     the run directory, the world folder, the initial models, the prompt file, the generation backend and
     the launcher."""
+    from .config import MTConfig
     from .data import LOCAL_SUFFIXES
     from .rundir import RunDir
 
-    RunDir.check(run_dir, cfg.to_dict())
+    RunDir.check(run_dir, cfg.to_dict(), MTConfig().to_dict())
     m = cfg.models
     world = cfg.run.env == "world"
     if world:

@@ -72,7 +72,7 @@ class Engine:
         self.cfg = cfg
         self.reporter = reporter
         self.launcher = list(launcher) if launcher else None  # how the updates run, not what they compute
-        self.rd = RunDir.open(run_dir, cfg.to_dict(), cfg.run.seed, command)
+        self.rd = RunDir.open(run_dir, cfg.to_dict(), cfg.run.seed, command, MTConfig().to_dict())
 
     def close(self) -> None:
         self.rd.close()

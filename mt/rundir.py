@@ -65,9 +65,14 @@ def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def config_differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+def config_differences(old: dict[str, Any], new: dict[str, Any], defaults: dict[str, Any] | None = None) -> list[str]:
+    """The settings on which ``old`` and ``new`` differ. A key ``old`` lacks (a field added to the config since
+    ``old`` was saved) is no difference where ``new`` holds that field's default from ``defaults``: a new field's
+    default is what the code did before the field existed, so old runs stay resumable after an upgrade."""
     a, b = _flatten(old), _flatten(new)
-    return sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k) and k not in MUTABLE_KEYS)
+    added = _flatten(defaults or {})
+    return sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k) and k not in MUTABLE_KEYS
+                  and not (k not in a and k in added and b.get(k) == added[k]))
 
 
 @dataclass
@@ -103,9 +108,10 @@ class RunDir:
 
     # ----------------------------------------------------------- opening
     @classmethod
-    def open(cls, root: str | Path, config: dict[str, Any], seed: int, command: list[str] | None = None) -> RunDir:
+    def open(cls, root: str | Path, config: dict[str, Any], seed: int, command: list[str] | None = None,
+             defaults: dict[str, Any] | None = None) -> RunDir:
         rd = cls(root)
-        cls.check(rd.root, config)
+        cls.check(rd.root, config, defaults)
         try:
             rd.root.mkdir(parents=True, exist_ok=True)
         except OSError as e:
@@ -113,7 +119,7 @@ class RunDir:
                               "--run-dir") from None
         rd._lock()
         try:
-            cls.check(rd.root, config)  # again, now that no other process can change it
+            cls.check(rd.root, config, defaults)  # again, now that no other process can change it
             write_json(rd.root / "config.json", config)
             session = {
                 "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -132,9 +138,10 @@ class RunDir:
         return rd
 
     @staticmethod
-    def check(root: str | Path, config: dict[str, Any]) -> None:
+    def check(root: str | Path, config: dict[str, Any], defaults: dict[str, Any] | None = None) -> None:
         """What opening ``root`` for a run of ``config`` refuses, found without writing anything: a file where
-        the folder belongs, a folder that is not a run directory, or finished stages made with another config.
+        the folder belongs, a folder that is not a run directory, or finished stages made with another config
+        (``defaults``: the config's field defaults, see ``config_differences``).
 
         A run directory whose stages are all unfinished holds nothing to protect: a new config replaces its own.
         """
@@ -156,7 +163,7 @@ class RunDir:
             return
         if not any(done_files(root)):
             return
-        diffs = config_differences(read_json(saved), config)
+        diffs = config_differences(read_json(saved), config, defaults)
         if diffs:
             raise RunDirError(
                 f"{root} holds a run made with a different config ({', '.join(diffs[:8])}"

@@ -334,3 +334,26 @@ def test_the_loop_refuses_to_resume_a_run_in_another_environment_build(tmp_path)
     with pytest.raises(RunDirError, match=r"build: b1 then, b2 now"):
         stub_run(tmp_path, Built(["p1", "p2"], ["s1"], build="b2"), answers, scores)
     assert sorted(p.relative_to(tmp_path) for p in tmp_path.glob("run/**/DONE.json")) == done
+
+
+def test_a_field_added_since_a_run_was_saved_is_no_difference_at_its_default():
+    defaults = {"a": {"b": 0, "c": 2}}
+    assert config_differences({"a": {"b": 1}}, {"a": {"b": 1, "c": 2}}, defaults) == []
+    # Set away from its default, the new field is a difference; so is a field the config no longer has.
+    assert config_differences({"a": {"b": 1}}, {"a": {"b": 1, "c": 3}}, defaults) == ["a.c"]
+    assert config_differences({"a": {"b": 1, "c": 2}}, {"a": {"b": 1}}, defaults) == ["a.c"]
+
+
+def test_a_run_saved_before_a_config_field_existed_resumes(tmp_path):
+    cfg = load_config("tiny")
+    run = tmp_path / "run"
+    Engine(cfg, run).close()
+    stage = RunDir(run).stage_dir(1, "estep")
+    stage.mkdir(parents=True)
+    (stage / DONE).write_text("{}")
+    saved = json.loads((run / "config.json").read_text())
+    del saved["estep"]["pair_rule"]  # as a run made before the field existed saved it
+    (run / "config.json").write_text(json.dumps(saved))
+    Engine(cfg, run).close()
+    with pytest.raises(RunDirError, match="estep.pair_rule"):
+        Engine(load_config("tiny", overrides=["estep.pair_rule=max_min"]), run)
