@@ -332,8 +332,7 @@ def _tables(names: list[str], preset: str, seeds: int | None, methods: list[str]
 def _print_plan(recipe, cells, names, target, jobs: int) -> None:
     rows = []
     for c in cells:
-        rows.append({"method": c.method.name, "seed": c.seed, "status": "done" if c.finished else
-                     "partial" if c.run_dir.exists() else "to run", "iterations": c.config.run.iterations,
+        rows.append({"method": c.method.name, "seed": c.seed, "status": c.status, "iterations": c.config.run.iterations,
                      "run dir": str(c.run_dir), "config": c.config.digest(),
                      "method settings": " ".join(o for o in c.overrides if not o.startswith(("run.seed", "run.name")))
                      + (f" (kept over --set {' '.join(c.ignored)})" if c.ignored else "")})

@@ -119,11 +119,30 @@ class Cell:
         return f"{self.method.name} (seed {self.seed})"
 
     @property
-    def finished(self) -> bool:
-        """The cell's run wrote its summary, so it is read back, not trained."""
+    def summary(self) -> dict | None:
+        """The summary the cell's run wrote when it last ended, or None."""
+        from mt.records import read_json
         from mt.rundir import SUMMARY
 
-        return (self.run_dir / SUMMARY).exists()
+        path = self.run_dir / SUMMARY
+        return read_json(path, "a run summary") if path.exists() else None
+
+    @property
+    def finished(self) -> bool:
+        """The cell's run ended at the iterations asked for now (or by its stop rule), so it is read back, not
+        trained. A run that ended at fewer (``run.iterations`` raised since) goes on from where it ended."""
+        summary = self.summary
+        return summary is not None and (summary["stopped_by_rule"]
+                                        or summary["iterations_done"] >= self.config.run.iterations)
+
+    @property
+    def status(self) -> str:
+        summary = self.summary
+        if self.finished:
+            return "done"
+        if summary is not None:
+            return f"to extend ({summary['iterations_done']} done)"
+        return "partial" if self.run_dir.exists() else "to run"
 
 
 def method_overrides(spec: MethodSpec, user: list[str], recipe: list[str] = ()) -> tuple[list[str], list[str]]:

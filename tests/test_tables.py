@@ -194,3 +194,21 @@ def test_a_recipe_varies_its_base_and_every_caption_names_the_regime(tmp_path):
                       0, "")
     written = render_tables(["table1"], [cell], hack, tmp_path / "out")
     assert "[gold world, hack regime:" in written[0].read_text()
+
+
+def test_a_cell_run_to_fewer_iterations_than_asked_is_extended_not_read_back(tmp_path):
+    import json
+
+    def cell(iterations):
+        return plan(load_recipe("tiny"), ["mutual-taught"], 1, tmp_path, [f"run.iterations={iterations}"])[0]
+
+    assert cell(2).status == "to run"
+    cell(2).run_dir.mkdir(parents=True)
+    assert not cell(2).finished and cell(2).status == "partial"
+    summary = cell(2).run_dir / "summary.json"
+    summary.write_text(json.dumps({"iterations_done": 2, "stopped_by_rule": False}))
+    assert cell(2).finished and cell(1).finished
+    assert not cell(3).finished and cell(3).status == "to extend (2 done)"
+    # A run its stop rule ended is finished at any number of iterations.
+    summary.write_text(json.dumps({"iterations_done": 1, "stopped_by_rule": True}))
+    assert cell(3).finished and cell(3).status == "done"
