@@ -154,6 +154,20 @@ def test_curves_png(tmp_path):
     assert path == tmp_path / "c.png" and path.stat().st_size > 1000 and Path(path).read_bytes()[:4] == b"\x89PNG"
 
 
+def test_a_method_keeps_its_colour_in_panels_other_methods_are_missing_from():
+    import matplotlib.pyplot as plt
+
+    from reproduce.plots import draw_curves
+
+    no_rm, mt = cell("mt-no-rm-update", 0, 0.5, 0.6), cell("mutual-taught", 0, 0.55, 0.7)
+    mt.rows[1]["pseudo_gold_accuracy"] = 0.7  # only a method with an M-step logs its pseudo-pairs
+    fig = draw_curves([no_rm, mt], [("gold_mean", "gold"), ("pseudo_gold_accuracy", "pseudo-pairs")])
+    colour = {ax.get_title(): {line.get_label(): line.get_color() for line in ax.get_lines()} for ax in fig.axes}
+    plt.close(fig)
+    assert list(colour["pseudo-pairs"]) == ["mutual-taught"]
+    assert colour["pseudo-pairs"]["mutual-taught"] == colour["gold"]["mutual-taught"] != colour["gold"]["mt-no-rm-update"]
+
+
 def test_paired_rows_compare_seed_by_seed_and_with_pi0():
     from reproduce.paired import paired_rows
     from reproduce.stats import paired_difference
