@@ -562,3 +562,20 @@ def test_the_gold_judge_needs_a_gold_reward(tmp_path):
     with pytest.raises(StageError, match=r"^stage iter_1/select failed: environment 'stub' has no gold reward to "
                                          r"judge with\. Finished stages"):
         run(tmp_path, method=replace(MUTUAL_TAUGHT, judge=gold_judge))
+
+
+def test_a_finished_run_raised_to_more_iterations_ends_as_a_run_started_with_them(tmp_path):
+    fresh, _ = run(tmp_path / "fresh", "run.iterations=2", answers=ANSWERS_2, scores=SCORES_2)
+    first, _ = run(tmp_path / "extended", "run.iterations=1", answers=ANSWERS_2, scores=SCORES_2)
+    assert first.iterations_done == 1
+    extended, engine = run(tmp_path / "extended", "run.iterations=2", answers=ANSWERS_2, scores=SCORES_2)
+    assert [d["policy"] for d in engine.dpo] == ["pi1@4"]  # only iteration 2 trains; iteration 1 is read back
+    assert extended.iterations_done == fresh.iterations_done == 2
+    assert Path(extended.policy).relative_to(extended.run_dir) == Path(fresh.policy).relative_to(fresh.run_dir)
+
+    def rows(result):
+        return [{k: v for k, v in r.items() if k != "wall_time_s"} for r in result.rows]
+
+    assert rows(extended) == rows(fresh)
+    for stage in ("select", "mstep_filter"):
+        assert done(extended, 2, stage) == done(fresh, 2, stage)
