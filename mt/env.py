@@ -17,6 +17,7 @@ from typing import Any, Protocol
 from .config import MTConfig
 from .data import load_prompts
 from .engine import Models
+from .records import InputError
 from .rundir import StageContext
 
 Gold = Callable[[dict, str], float]  # (prompt row, response) -> gold reward in [0, 1]
@@ -39,6 +40,13 @@ class Environment(Protocol):
 
     def preference_pairs(self) -> str | None:
         """A JSONL file of the human/annotated pairs r_0 was trained on, when the environment has them."""
+
+
+def require_gold(env: Environment, purpose: str) -> Gold:
+    """``env.gold``, or an InputError for a part that needs it (``purpose``: "label with", "judge with")."""
+    if env.gold is None:
+        raise InputError(f"environment {env.name!r} has no gold reward to {purpose}")
+    return env.gold
 
 
 def environment_identity(env: Environment) -> dict[str, Any]:

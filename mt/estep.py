@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .engine import Models
+from .env import require_gold
 from .pair_rule import build_pairs
-from .records import InputError, read_jsonl, write_jsonl
+from .records import read_jsonl, write_jsonl
 from .rundir import StageContext
 
 if TYPE_CHECKING:
@@ -30,9 +31,8 @@ def rm_labels(run: Run, t: int, models: Models, rows: list[dict], ctx: StageCont
 
 def gold_labels(run: Run, t: int, models: Models, rows: list[dict], ctx: StageContext) -> tuple[list[list[float]], dict]:
     """The environment's gold reward of each response: an ideal annotator (a control; the gold world only)."""
-    if run.env.gold is None:
-        raise InputError(f"environment {run.env.name!r} has no gold reward to label with")
-    return [[run.env.gold(r, resp["text"]) for resp in r["responses"]] for r in rows], {"labeller": "gold"}
+    gold = require_gold(run.env, "label with")
+    return [[gold(r, resp["text"]) for resp in r["responses"]] for r in rows], {"labeller": "gold"}
 
 
 def rule_pairs(run: Run, t: int, scored: list[dict]) -> tuple[list[dict], dict]:

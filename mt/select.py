@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .engine import Models
-from .records import InputError, write_jsonl
+from .env import require_gold
+from .records import write_jsonl
 from .rundir import StageContext
 
 if TYPE_CHECKING:
@@ -31,9 +32,8 @@ def rm_judge(run: Run, models: Models, rows: list[dict], texts: list[str], what:
 
 def gold_judge(run: Run, models: Models, rows: list[dict], texts: list[str], what: str) -> tuple[list[float], dict]:
     """The environment's gold reward of each answer: a perfect judge (a control; the gold world only)."""
-    if run.env.gold is None:
-        raise InputError(f"environment {run.env.name!r} has no gold reward to judge with")
-    return [run.env.gold(r, text) for r, text in zip(rows, texts, strict=True)], {"judge": "gold"}
+    gold = require_gold(run.env, "judge with")
+    return [gold(r, text) for r, text in zip(rows, texts, strict=True)], {"judge": "gold"}
 
 
 def win_rate(candidate_rewards: Sequence[float], previous_rewards: Sequence[float]) -> float:
