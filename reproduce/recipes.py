@@ -131,14 +131,16 @@ class Cell:
     def finished(self) -> bool:
         """The cell's run ended at the iterations asked for now (or by its stop rule), so it is read back, not
         trained. A run that ended at fewer (``run.iterations`` raised since) goes on from where it ended."""
-        summary = self.summary
+        return self._ended(self.summary)
+
+    def _ended(self, summary: dict | None) -> bool:
         return summary is not None and (summary["stopped_by_rule"]
                                         or summary["iterations_done"] >= self.config.run.iterations)
 
     @property
     def status(self) -> str:
         summary = self.summary
-        if self.finished:
+        if self._ended(summary):
             return "done"
         if summary is not None:
             return f"to extend ({summary['iterations_done']} done)"
