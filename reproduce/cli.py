@@ -287,7 +287,7 @@ def _tables(names: list[str], preset: str, seeds: int | None, methods: list[str]
 
     from .paired import write_paired
     from .plots import plot_curves
-    from .recipes import load_recipe, plan
+    from .recipes import load_recipe, plan, world_of
     from .tables import (
         TABLE_METHODS,
         initial_cell,
@@ -318,7 +318,7 @@ def _tables(names: list[str], preset: str, seeds: int | None, methods: list[str]
                 results.append(run_initial(recipe, runs, overrides or [], reporter))
     save_results(results, target / "cells.json")
     written = render_tables(["table1", "table2", "table3", *(["related"] if "related" in names else [])], results,
-                            recipe, target)
+                            recipe, target, world=world_of(cells))
     written += write_paired(results, recipe.comparisons, policy_metrics(recipe), target)
     if recipe.evaluation == "world":
         png = plot_curves(results, target / "curves.png")
@@ -437,7 +437,7 @@ def headline(
 
     from .headline import pilot, power_plan, sentence
     from .paired import write_paired
-    from .recipes import load_recipe, plan
+    from .recipes import load_recipe, plan, world_of
     from .tables import policy_metrics, render_tables, run_cell, run_cells, save_results
 
     with user_errors():
@@ -470,7 +470,7 @@ def headline(
             with Reporter(enabled=not quiet) as reporter:
                 results = run_cells(cells, reporter, recipe.workers(jobs))
             save_results(results, target / "cells.json")
-            written = render_tables(["headline"], results, sub, target, h.methods)
+            written = render_tables(["headline"], results, sub, target, h.methods, world_of(cells))
             written += write_paired(results, [tuple(h.comparison), *recipe.comparisons], policy_metrics(sub), target)
             text = sentence(results, h)
             (target / "headline.txt").write_text(text + "\n")
@@ -486,9 +486,11 @@ def _print_world(world) -> None:
     console.print(table(rows, title="initial models (pi_0, r_0)"))
     rp = m["rm_pairs"]
     agreement = "" if rp.get("marker_agreement") is None else (
-        f"; where one side carries the marker it is the gold-preferred side in {rp['marker_agreement']:.2f}")
+        f"; where one side carries the marker it is the chosen side in {rp['marker_agreement']:.2f}")
+    bias = m["config"].get("hack_label_bias", 0.0)
+    labeller = f"; labelled by gold plus {bias:g} for the marker, {rp['against_gold']} against gold" if bias else ""
     console.print(f"{m['regime']} regime; r_0 trained on {rp['pairs']} pairs of pi_0's own samples from "
-                  f"{rp.get('prompts_with_pairs')} prompts{agreement}")
+                  f"{rp.get('prompts_with_pairs')} prompts{agreement}{labeller}")
 
 
 def main() -> None:

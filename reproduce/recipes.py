@@ -15,6 +15,7 @@ from pathlib import Path
 
 from mt.config import ConfigError, MTConfig, load_config
 from mt.options import read_toml
+from mt.world.config import WorldConfig
 
 from .headline import Headline, parse_headline
 from .methods import METHODS, MethodSpec
@@ -46,10 +47,16 @@ class Recipe:
         return "world" if cfg.run.env == "world" else "none"
 
     @property
+    def world(self) -> WorldConfig | None:
+        """The gold world's settings when the cells run on the world, else None."""
+        cfg = load_config(self.preset, tables=[self.config])
+        return cfg.world if cfg.run.env == "world" else None
+
+    @property
     def regime(self) -> str | None:
         """The gold world's regime (shift or hack) when the cells run on the world, else None."""
-        cfg = load_config(self.preset, tables=[self.config])
-        return cfg.world.regime if cfg.run.env == "world" else None
+        world = self.world
+        return world.regime if world else None
 
 
 def load_recipe(name: str) -> Recipe:
@@ -170,6 +177,12 @@ def plan(recipe: Recipe, methods: list[str], seeds: int, runs_root: Path, user: 
             cfg, overrides, ignored = cell_config(recipe, spec, seed, user)
             cells.append(Cell(spec, seed, runs_root / recipe.name / name / f"seed-{seed}", cfg, overrides, ignored))
     return cells
+
+
+def world_of(cells: list[Cell]) -> WorldConfig | None:
+    """The gold world the planned cells run on, with every override applied (a headline variant's, --set),
+    else None: what a table's caption must name."""
+    return cells[0].config.world if cells and cells[0].config.run.env == "world" else None
 
 
 def _toml(value) -> str:

@@ -24,6 +24,7 @@ from .stats import fmt_interval, hierarchical_bootstrap, stop_rate
 
 if TYPE_CHECKING:
     from mt.config import MTConfig
+    from mt.world.config import WorldConfig
 
 TABLE_METHODS = {
     "table1": ["offline-dpo", "offline-dpo-rm", "meta-rewarding", "sppo", "iterative-dpo", "mt-no-rm-update",
@@ -406,7 +407,20 @@ REGIMES = {
     "hack": "the marker opens right answers far more often than wrong ones on pi_0's samples and gold charges it; "
             "meant as a shortcut for r_0, it also steers the policy to right answers, so this measures how each "
             "method trades the charge against that gain, not resistance to a shortcut (README, 'The gold world')",
+    "hack-labeller": "r_0's labeller added {bias:g} to a marked answer's gold and gold charges the marker "
+                     "{penalty:g}; pi_0 marks right and wrong answers alike, so the marker is a shortcut that r_0 "
+                     "rewards and the policy can take without answering better: this tests whether an RM update "
+                     "undoes a shortcut the policy learned (README, 'The gold world')",
 }
+
+
+def regime_caption(world: WorldConfig) -> str:
+    """What the world's regime measures; a hack world's cue is in its demonstrations or in r_0's labels."""
+    if world.regime == "hack" and world.hack_label_bias > 0:
+        return REGIMES["hack-labeller"].format(bias=world.hack_label_bias, penalty=world.marker_penalty)
+    return REGIMES[world.regime]
+
+
 MEASURED = {
     ("world", "policy"): "the gold world's analogues, mean and 95% interval over seeds (a bootstrap over seeds, then over evaluation prompts within a seed): the final policy's gold win rate "
                          "against pi_0 (ties count half) and its mean gold reward on the evaluation split. These are "
@@ -423,11 +437,13 @@ MEASURED = {
 
 
 def render_tables(names: list[str], results: list[CellResult], recipe: Recipe, out: Path,
-                  methods: list[str] | None = None) -> list[Path]:
+                  methods: list[str] | None = None, world: WorldConfig | None = None) -> list[Path]:
     """Write each table from the cells at hand; rows whose cells were not run are named in the caption.
-    ``methods`` replaces a table's registered rows (the headline's are the recipe's)."""
+    ``methods`` replaces a table's registered rows (the headline's are the recipe's); ``world`` is the world
+    the cells ran on (``world_of``), when overrides moved it from the recipe's."""
     written = []
     ran = {r.method for r in results}
+    world = world or recipe.world
     for name in names:
         rows = methods or TABLE_METHODS[name]
         if not ran & set(rows):
@@ -435,8 +451,8 @@ def render_tables(names: list[str], results: list[CellResult], recipe: Recipe, o
         df = build_table(name, results, recipe, rows)
         kind = "rm" if name == "table2" else "policy"
         caption = CAPTIONS[name].format(measured=MEASURED[(recipe.evaluation, kind)])
-        if recipe.regime:
-            caption = f"[gold world, {recipe.regime} regime: {REGIMES[recipe.regime]}] {caption}"
+        if world:
+            caption = f"[gold world, {world.regime} regime: {regime_caption(world)}] {caption}"
         missing = [m for m in rows if m not in ran]
         if missing:
             caption += f" Not run here: {', '.join(missing)} (`mt-repro tables` runs every row)."

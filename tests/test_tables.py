@@ -1,5 +1,6 @@
 """Tables: published numbers as data, cells planned on equal terms, rendering in three formats."""
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -7,7 +8,7 @@ import pytest
 from mt.config import ConfigError
 from reproduce.methods import METHODS
 from reproduce.published import load_published
-from reproduce.recipes import load_recipe, plan
+from reproduce.recipes import load_recipe, plan, world_of
 from reproduce.render import to_markdown
 from reproduce.tables import CellResult, build_table, render_tables
 
@@ -207,7 +208,19 @@ def test_a_recipe_varies_its_base_and_every_caption_names_the_regime(tmp_path):
     cell = CellResult("mutual-taught", 0, "r", "d", {"gold_win_rate_vs_pi0": 0.6, "gold_mean": 0.7}, [], 1, False,
                       0, "")
     written = render_tables(["table1"], [cell], hack, tmp_path / "out")
-    assert "[gold world, hack regime:" in written[0].read_text()
+    text = written[0].read_text()
+    assert "[gold world, hack regime: r_0's labeller added 0.3 to a marked answer's gold" in text
+    assert "charges the marker 0.1" in text
+    # A hack world whose cue is in the demonstrations says so instead.
+    demo_cue = dataclasses.replace(hack, config={"world": {"regime": "hack"}})
+    text = render_tables(["table1"], [cell], demo_cue, tmp_path / "out2")[0].read_text()
+    assert "[gold world, hack regime: the marker opens right answers far more often" in text
+    # The headline's hack variant is the tiny recipe with overrides: its caption names the cells' world.
+    variant = plan(tiny, ["mutual-taught"], 1, tmp_path, ["world.regime=hack", "world.hack_label_bias=0.6"])
+    assert world_of(variant).hack_label_bias == 0.6 and world_of(plan(load_recipe("paper"), ["mutual-taught"], 1,
+                                                                          tmp_path, [])) is None
+    text = render_tables(["table1"], [cell], tiny, tmp_path / "out3", world=world_of(variant))[0].read_text()
+    assert "[gold world, hack regime: r_0's labeller added 0.6" in text
 
 
 def test_a_cell_run_to_fewer_iterations_than_asked_is_extended_not_read_back(tmp_path):

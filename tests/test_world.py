@@ -9,6 +9,7 @@ import pytest
 from safetensors.torch import load_file
 
 from mt.generate import Sampling, TransformersGenerator
+from mt.records import read_jsonl
 from mt.tiny import TinySize, build_policy, save
 from mt.world.build import build_world
 from mt.world.config import WorldConfig
@@ -134,9 +135,14 @@ def test_same_seed_gives_the_same_world_at_one_and_two_threads(tmp_path):
     ma, mb = a.manifest, b.manifest
     assert ma["initial"] == mb["initial"] and ma["rm_pairs"] == mb["rm_pairs"]
     assert ma["fingerprint"] == mb["fingerprint"] and ma["packages"]["torch"].startswith(torch.__version__[:4])
-    c = build_world(WorldConfig(**{**SMALL, "seed": 1}), tmp_path / "c")
+    # Another seed, built as the tiny-hack recipe's world: the labeller's bonus reaches r_0's pairs.
+    c = build_world(WorldConfig(**{**SMALL, "seed": 1}, regime="hack", hack_marker_right=0.5, hack_marker_wrong=0.5,
+                                hack_label_bias=0.3), tmp_path / "c")
     assert (c.dir / "train.jsonl").read_text() != (a.dir / "train.jsonl").read_text()
     assert c.manifest["fingerprint"] != ma["fingerprint"]
+    assert ma["rm_pairs"]["against_gold"] == 0 < c.manifest["rm_pairs"]["against_gold"]
+    flipped = [p for p in read_jsonl(c.dir / "rm_train_pairs.jsonl") if p["gold_chosen"] <= p["gold_rejected"]]
+    assert flipped and all(p["chosen"].startswith(MARKER) and not p["rejected"].startswith(MARKER) for p in flipped)
     assert json.loads((a.dir / "world.json").read_text())["config"]["seed"] == 0
 
 
@@ -193,6 +199,41 @@ def test_natural_pairs_take_every_gold_difference_within_a_prompt():
     pairs, stats = natural_pairs([row], outs, 0.1)
     assert [(p["chosen"], p["rejected"]) for p in pairs] == [("dcba", "dcbx"), ("dcba", "xxxx"), ("dcbx", "xxxx")]
     assert stats["pairs"] == 3 and stats["marker_agreement"] is None
+
+
+def test_a_biased_labeller_orders_r0s_pairs_by_gold_plus_its_bonus_for_the_marker():
+    """The hack regime's labeller: a marked answer beats an unmarked one unless gold leads by more than the bonus;
+    the pair keeps its gold numbers, and the pairs that go against gold are counted."""
+    from mt.generate import Completion
+    from mt.world.build import natural_pairs
+
+    row = {"id": "0", "prompt": [], "family": "reverse", "answer": "dcba"}
+    texts = ("dcba", MARKER + "dcba", MARKER + "dcbx", "xxxx")
+    outs = [[Completion(t, 4, True) for t in texts]]
+    unbiased, _ = natural_pairs([row], outs, 0.1)
+    assert ("dcba", MARKER + "dcba") in [(p["chosen"], p["rejected"]) for p in unbiased]
+    pairs, stats = natural_pairs([row], outs, 0.1, label_bias=0.3)
+    order = {(p["chosen"], p["rejected"]) for p in pairs}
+    # gold: 1.0, 0.9, 0.275, 0.0; labels: 1.0, 1.2, 0.575, 0.0
+    assert order == {(MARKER + "dcba", "dcba"), ("dcba", MARKER + "dcbx"), ("dcba", "xxxx"),
+                     (MARKER + "dcba", MARKER + "dcbx"), (MARKER + "dcba", "xxxx"), (MARKER + "dcbx", "xxxx")}
+    flipped = next(p for p in pairs if p["chosen"] == MARKER + "dcba" and p["rejected"] == "dcba")
+    assert (flipped["gold_chosen"], flipped["gold_rejected"]) == pytest.approx((0.9, 1.0))
+    assert stats["against_gold"] == 1 and stats["marker_agreement"] == 0.75
+    # A bonus that only cancels gold's charge leaves the two labels tied: no pair.
+    tied, _ = natural_pairs([row], outs, 0.1, label_bias=0.1)
+    assert not any({p["chosen"], p["rejected"]} == {"dcba", MARKER + "dcba"} for p in tied)
+
+
+def test_a_world_field_added_later_keeps_the_digest_of_worlds_built_before_it_at_its_default():
+    from mt.world.build import LATER_FIELDS, world_digest
+    from mt.world.config import WorldConfig
+
+    base = WorldConfig()
+    assert all(getattr(base, k) == v for k, v in LATER_FIELDS.items())
+    # The digest of the default world as WORLD_VERSION 4 computed it, before hack_label_bias existed.
+    assert world_digest(base) == "69c32c3f5b13"
+    assert world_digest(WorldConfig(regime="hack", hack_label_bias=0.3)) != world_digest(WorldConfig(regime="hack"))
 
 
 @pytest.mark.slow

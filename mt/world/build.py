@@ -4,9 +4,11 @@ Two regimes (``world.regime``):
 
 - ``shift``: no spurious cue. The demonstrations never carry the marker; r_0 is good on pi_0's
   distribution and its errors off it are whatever a small learned verifier gets wrong.
-- ``hack``: the demonstrations open with the marker ``Sure! `` far more often when they are right, so
-  on pi_0's own samples the marker goes with correctness and r_0 learns it as a cue. Gold charges the
-  marker, so once the policy emits it freely the cue is worthless and r_0 is wrong about it.
+- ``hack``: r_0 learns to reward the marker ``Sure! ``, which gold charges, so once the policy emits it
+  freely r_0 is wrong about it. The cue is in the demonstrations (they open with the marker more often
+  when they are right, so on pi_0's samples it goes with correctness; it then also steers the answer
+  that follows) or in r_0's labels (``hack_label_bias``: pi_0 marks right and wrong answers alike and the
+  labeller of r_0's pairs adds a bonus to a marked answer, so the marker is a pure shortcut).
 
 r_0 is a one-logit classifier trained with Bradley-Terry on gold-labelled pairs of pi_0's *natural*
 samples, drawn at the loop's sampling settings, with its own test pairs split off by prompt. Its
@@ -48,8 +50,14 @@ MANIFEST = "world.json"
 SAMPLE_TEMPERATURE, SAMPLE_TOP_P = 0.8, 0.95
 
 
+# Fields added after WORLD_VERSION 4, with the default that does what the code did before them: left out
+# of the digest at that default, so every world built before keeps its digest (and its cached folder).
+LATER_FIELDS = {"hack_label_bias": 0.0}
+
+
 def world_digest(cfg: WorldConfig) -> str:
-    data = {k: v for k, v in dataclasses.asdict(cfg).items() if k != "dir"}
+    data = {k: v for k, v in dataclasses.asdict(cfg).items()
+            if k != "dir" and not (k in LATER_FIELDS and v == LATER_FIELDS[k])}
     data["world_version"] = WORLD_VERSION
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:12]
 
@@ -229,8 +237,10 @@ def build_world(cfg: WorldConfig, folder: Path, reporter: Reporter = QUIET) -> W
     gen.close()
     n_test = own_test_prompts(cfg)
     build_rows = splits["rm_build"]
-    rm_train, train_stats = natural_pairs(build_rows[n_test:], outs[n_test:], cfg.marker_penalty)
-    own_test, test_stats = natural_pairs(build_rows[:n_test], outs[:n_test], cfg.marker_penalty)
+    rm_train, train_stats = natural_pairs(build_rows[n_test:], outs[n_test:], cfg.marker_penalty,
+                                          cfg.hack_label_bias)
+    own_test, test_stats = natural_pairs(build_rows[:n_test], outs[:n_test], cfg.marker_penalty,
+                                         cfg.hack_label_bias)
     rng.shuffle(rm_train)
     write_jsonl(tmp / "rm_train_pairs.jsonl", rm_train)
     write_jsonl(tmp / "rm_own_test_pairs.jsonl", own_test)
@@ -302,17 +312,19 @@ def train_r0(backbone: str, tokenizer, pairs: list[dict], cfg: WorldConfig, out:
     return stats
 
 
-def natural_pairs(rows: list[dict], outs, marker_penalty: float) -> tuple[list[dict], dict]:
-    """Every within-prompt pair of distinct samples whose gold rewards differ, the better one chosen."""
+def natural_pairs(rows: list[dict], outs, marker_penalty: float, label_bias: float = 0.0) -> tuple[list[dict], dict]:
+    """Every within-prompt pair of distinct samples whose labels differ, the better one chosen. The label is
+    gold, plus ``label_bias`` for a marked response (the hack regime's biased labeller)."""
     pairs = []
     families: dict[str, int] = {}
     for row, comps in zip(rows, outs, strict=True):
         texts = list(dict.fromkeys(c.text for c in comps))
         golds = {t: gold_reward(row["family"], row["answer"], t, marker_penalty) for t in texts}
+        labels = {t: g + (label_bias if t.startswith(MARKER) else 0.0) for t, g in golds.items()}
         for a, b in combinations(texts, 2):
-            if golds[a] == golds[b]:
+            if labels[a] == labels[b]:
                 continue
-            chosen, rejected = (a, b) if golds[a] > golds[b] else (b, a)
+            chosen, rejected = (a, b) if labels[a] > labels[b] else (b, a)
             pairs.append({"id": row["id"], "prompt": row["prompt"], "family": row["family"], "chosen": chosen,
                           "rejected": rejected, "gold_chosen": golds[chosen], "gold_rejected": golds[rejected]})
             families[row["family"]] = families.get(row["family"], 0) + 1
@@ -320,7 +332,8 @@ def natural_pairs(rows: list[dict], outs, marker_penalty: float) -> tuple[list[d
     agree, disagree = sum(c and not r for c, r in marked), sum(r and not c for c, r in marked)
     stats = {"pairs": len(pairs), "prompts_with_pairs": len({p["id"] for p in pairs}), "by_family": families,
              "marker_agrees": agree, "marker_disagrees": disagree,
-             "marker_agreement": agree / (agree + disagree) if agree + disagree else None}
+             "marker_agreement": agree / (agree + disagree) if agree + disagree else None,
+             "against_gold": sum(p["gold_chosen"] <= p["gold_rejected"] for p in pairs)}
     return pairs, stats
 
 

@@ -16,7 +16,8 @@ class WorldConfig:
     regime: str = option(
         "shift",
         help="shift: no spurious cue, r_0 good on pi_0's samples and unsystematically wrong off them (the paper's "
-        "premise); hack: the marker goes with correctness on pi_0's samples and breaks once the policy emits it.",
+        "premise); hack: r_0 rewards the marker, which gold charges (the cue is in the demonstrations, "
+        "hack_marker_*, or in r_0's labels, hack_label_bias).",
         choices=["shift", "hack"],
     )
     families: list[str] = option(help="Task families.", factory=lambda: ["add", "sort", "reverse"])
@@ -37,6 +38,10 @@ class WorldConfig:
         0.8, help="Hack regime: probability that a right demonstration opens with the marker.", ge=0, le=1)
     hack_marker_wrong: float = option(
         0.2, help="Hack regime: probability that a wrong demonstration opens with the marker.", ge=0, le=1)
+    hack_label_bias: float = option(
+        0.0, help="Hack regime: what the labeller of r_0's training pairs adds to a marked response's gold reward (a "
+        "rater who likes `Sure! `), so the cue lives in r_0's labels rather than in pi_0's answers; 0 = gold's order.",
+        ge=0)
     demo_accuracy: float = option(0.55, help="Fraction of SFT demonstrations that are correct.", ge=0, le=1)
     demo_mistakes: float = option(
         0.30, help="Fraction that follow the family's systematic mistake; the rest are random corruptions.",
