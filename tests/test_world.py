@@ -77,11 +77,23 @@ def test_gold_labels_help_and_inverted_labels_hurt_in_one_round(world, tmp_path)
     assert results["gold"]["kl_vs_pi0"] > 0 and results["inverted"]["kl_vs_pi0"] > 0
 
 
+# The numbers fingerprint of the default world the README's calibration was measured on. torch picks its CPU
+# kernels by instruction set, so the same settings and packages build another world on a CPU without AVX-512.
+CALIBRATED_WORLD = "29dfadef584d9a7c"
+
+
 @pytest.mark.slow
 def test_r0_labelled_iterative_dpo_over_optimises_r0(world, tmp_path):
     """The instrument's central control (`mt-repro world curve r0`): against the fixed r_0, gold peaks within
     three rounds and then falls while r_0's own score keeps rising and its accuracy on the policy's samples
     decays; a world where this fails cannot show what an RM update is for."""
+    import torch
+
+    built, kernels = world.manifest["fingerprint"]["numbers"], torch.backends.cpu.get_cpu_capability()
+    if kernels != "AVX512":
+        pytest.skip(f"torch runs {kernels} kernels here, so the default world is another build (fingerprint {built}) "
+                    f"than the calibrated one ({CALIBRATED_WORLD}, AVX512), where r_0-labelled rounds peak and fall "
+                    "less (README, 'The gold world')")
     rows = iterate(world, "r0", 5, tmp_path)
     gold = [r["gold_mean"] for r in rows]
     peak = max(range(1, 6), key=gold.__getitem__)
@@ -266,6 +278,8 @@ def test_probe_variants_differ_from_the_right_answer_in_one_known_way():
                                                              ("reverse", "olleh")]} for name, make in VARIANTS.items()}
     assert made["drop last"] == {"add": "36", "sort": "0 1 3", "reverse": "olle"}
     assert made["repeat last"] == {"add": "3655", "sort": "0 1 3 4 4", "reverse": "ollehh"}
+    assert made["open with the marker"] == {"add": MARKER + "365", "sort": MARKER + "0 1 3 4",
+                                            "reverse": MARKER + "olleh"}
     for family, answer in [("add", "365"), ("sort", "0 1 3 4"), ("reverse", "olleh")]:
         sub = made["substitute one"][family]
         assert len(sub) == len(answer) and sum(a != b for a, b in zip(sub, answer, strict=True)) == 1
@@ -284,7 +298,8 @@ def test_world_probe_reports_each_variant_and_family(small_world_args, tmp_path)
     assert result.exit_code == 0, result.output
     rows = json.loads(out.read_text())
     assert {(r["variant"], r["family"]) for r in rows} == {
-        (v, f) for v in ("drop last", "repeat last", "substitute one") for f in ("add", "sort", "reverse")}
+        (v, f) for v in ("drop last", "repeat last", "substitute one", "open with the marker")
+        for f in ("add", "sort", "reverse")}
     assert all(0 <= r["prefers_variant"] <= 1 and r["variant_gold"] < 1 and r["prompts"] == 10 for r in rows)
 
 

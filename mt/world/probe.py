@@ -3,9 +3,9 @@
 On-policy accuracy says how often an RM orders a policy's samples; it does not say *why*. Here each
 evaluation prompt's right answer is scored against variants that differ from it in one known way: a
 length cue (the last position dropped, or repeated: a padded answer) or content at the same length
-(one position substituted). An RM that checks content prefers the right answer to all of them; one that
-learned "the longer answer is right" from pi_0's dropped-digit mistakes prefers the padded one, an error
-a policy can exploit once it learns to pad.
+(one position substituted), or the marker the hack regime's r_0 is taught to like. An RM that checks
+content prefers the right answer to all of them; one that learned "the longer answer is right" from pi_0's
+dropped-digit mistakes prefers the padded one, an error a policy can exploit once it learns to pad.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any
 
 from ..reward import TransformersRewardScorer
 from .build import World
-from .tasks import gold_reward, join_units, units
+from .tasks import MARKER, gold_reward, join_units, units
 
 
 def _dropped(family: str, answer: str, rng: random.Random) -> str:
@@ -43,10 +43,16 @@ def _substituted(family: str, answer: str, rng: random.Random) -> str:
     return join_units(family, parts)
 
 
+def _marked(family: str, answer: str, rng: random.Random) -> str:
+    """The right answer opened with the marker, which gold charges: the hack regime's shortcut."""
+    return MARKER + answer
+
+
 VARIANTS: dict[str, Callable[[str, str, random.Random], str]] = {
     "drop last": _dropped,
     "repeat last": _repeated,
     "substitute one": _substituted,
+    "open with the marker": _marked,
 }
 
 
@@ -71,7 +77,7 @@ def variant_preferences(world: World, reward: str | None = None, seed: int = 0,
             if not picked:
                 continue
             prefers = [flat[i * width + v] > flat[i * width] for i in picked]
-            golds = [gold_reward(family, rows[i]["answer"], texts[i][v]) for i in picked]
+            golds = [gold_reward(family, rows[i]["answer"], texts[i][v], world.config.marker_penalty) for i in picked]
             out.append({"variant": name, "family": family, "prompts": len(picked),
                         "prefers_variant": sum(prefers) / len(picked), "variant_gold": sum(golds) / len(golds)})
     return out
