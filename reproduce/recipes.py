@@ -48,15 +48,8 @@ class Recipe:
 
     @property
     def world(self) -> WorldConfig | None:
-        """The gold world's settings when the cells run on the world, else None."""
-        cfg = load_config(self.preset, tables=[self.config])
-        return cfg.world if cfg.run.env == "world" else None
-
-    @property
-    def regime(self) -> str | None:
-        """The gold world's regime (shift or hack) when the cells run on the world, else None."""
-        world = self.world
-        return world.regime if world else None
+        """The gold world's settings (regime included) when the cells run on the world, else None."""
+        return gold_world(load_config(self.preset, tables=[self.config]))
 
 
 def load_recipe(name: str) -> Recipe:
@@ -179,10 +172,15 @@ def plan(recipe: Recipe, methods: list[str], seeds: int, runs_root: Path, user: 
     return cells
 
 
+def gold_world(cfg: MTConfig) -> WorldConfig | None:
+    """``cfg``'s gold world when it runs on the world, else None."""
+    return cfg.world if cfg.run.env == "world" else None
+
+
 def world_of(cells: list[Cell]) -> WorldConfig | None:
     """The gold world the planned cells run on, with every override applied (a headline variant's, --set),
     else None: what a table's caption must name."""
-    return cells[0].config.world if cells and cells[0].config.run.env == "world" else None
+    return gold_world(cells[0].config) if cells else None
 
 
 def _toml(value) -> str:

@@ -196,7 +196,7 @@ def test_paired_rows_compare_seed_by_seed_and_with_pi0():
 
 def test_a_recipe_varies_its_base_and_every_caption_names_the_regime(tmp_path):
     tiny, hack = load_recipe("tiny"), load_recipe("tiny-hack")
-    assert (tiny.regime, hack.regime) == ("shift", "hack") and load_recipe("paper").regime is None
+    assert (tiny.world.regime, hack.world.regime) == ("shift", "hack") and load_recipe("paper").world is None
     assert hack.comparisons == tiny.comparisons and hack.method_overrides == tiny.method_overrides
     assert hack.preset == tiny.preset and hack.seeds == tiny.seeds
     cells = plan(hack, ["mutual-taught"], 1, tmp_path, [])
